@@ -123,7 +123,7 @@ struct decoder {
   }
 
   bool ref(op_ref& out, std::uint32_t op_index, const char* f) {
-    std::uint8_t t;
+    std::uint8_t t = 0;
     if (!check(r.u8(t), f)) return false;
     if (t > 2) return fail(codec_errc::bad_field, std::string("unknown reference tag in ") + f);
     out.t = static_cast<op_ref::tag>(t);
@@ -135,7 +135,7 @@ struct decoder {
   }
 
   bool scalar_value(scalar& v) {
-    std::uint8_t t;
+    std::uint8_t t = 0;
     if (!check(r.u8(t), "value")) return false;
     switch (t) {
       case 0: v = std::monostate{}; return true;
@@ -170,12 +170,12 @@ struct decoder {
   }
 
   bool one_op(op& o, std::uint32_t index) {
-    std::uint8_t k;
+    std::uint8_t k = 0;
     if (!check(r.u8(k), "op kind")) return false;
     if (k < 1 || k > 7) return fail(codec_errc::bad_field, "unknown op kind " + std::to_string(k));
     o.kind = static_cast<op_kind>(k);
     if (!ref(o.obj, index, "op object")) return false;
-    std::uint8_t p;
+    std::uint8_t p = 0;
     if (!check(r.u8(p), "op place")) return false;
     if (p > 2) return fail(codec_errc::bad_field, "unknown place tag");
     o.place = static_cast<place_kind>(p);
@@ -204,7 +204,7 @@ struct decoder {
   }
 
   bool run(change& c) {
-    std::uint8_t v;
+    std::uint8_t v = 0;
     if (!check(r.u8(v), "format version")) return false;
     if (v != format_version) return fail(codec_errc::bad_field, "unknown change format " + std::to_string(v));
     std::string_view doc;
