@@ -4,6 +4,8 @@
 #include <chrono>
 #include <deque>
 
+#include "crdt/varint.hpp"
+
 namespace starling::crdt {
 
 std::uint64_t wall_clock_ms() {
@@ -21,7 +23,7 @@ const char* to_string(refusal r) {
     case refusal::invalid_op: return "invalid_op";
     case refusal::wrong_doc: return "wrong_doc";
     case refusal::quarantined: return "quarantined";
-    case refusal::quarantined_dependency: return "quarantined_dependency";
+    case refusal::refused_dependency: return "refused_dependency";
     case refusal::pending_full: return "pending_full";
   }
   return "unknown";
@@ -34,6 +36,19 @@ document& document::operator=(document&&) noexcept = default;
 document::~document() = default;
 
 namespace {
+// A refusal that no later arrival can undo: whatever depends on the change
+// can never apply either, so it is refused too (the same way everywhere).
+bool permanent(refusal r) {
+  switch (r) {
+    case refusal::broken_chain:
+    case refusal::bad_time:
+    case refusal::invalid_op:
+    case refusal::quarantined:
+    case refusal::refused_dependency: return true;
+    default: return false;
+  }
+}
+
 void refuse(change_outcome& out, refusal r, std::string msg) {
   out.status = apply_status::refused;
   out.reason = r;
@@ -108,6 +123,14 @@ apply_report document::run(std::vector<change> batch, bool amortised) {
   return rep;
 }
 
+// A synthetic key under which changes wait for (author, seq) to be applied.
+hash256 document::chain_key(const public_key& author, std::uint64_t seq) {
+  std::string k("chain", 5);
+  k.append(author.view());
+  wire::put_u64be(k, seq);
+  return crypto::blake2b_256(k);
+}
+
 const change_meta* document::chain_at(const public_key& author, std::uint64_t seq) const {
   auto it = state_.author_index.find(author);
   if (it == state_.author_index.end() || seq == 0) return nullptr;
@@ -137,21 +160,21 @@ void document::admit(change&& c, bool verified, apply_report& rep, change_outcom
   }
   auto q = quarantine_.find(c.author);
   if (q != quarantine_.end() && c.seq >= q->second) {
-    excluded_.insert(c.hash);
+    exclude(c.hash, rep);
     return refuse(out, refusal::quarantined, "author " + short_id(c.author) + " equivocated");
   }
   // Equivocation: another change already holds (author, seq).
   if (const change_meta* m = chain_at(c.author, c.seq)) {
     auto enc = encoding_of(static_cast<std::uint32_t>(m - state_.changes.data()));
     if (enc) record_fork(std::move(*enc), c, rep);
-    excluded_.insert(c.hash);
+    exclude(c.hash, rep);
     return refuse(out, refusal::quarantined, "equivocation at seq " + std::to_string(c.seq));
   }
   auto ps = pending_by_seq_.find({c.author, c.seq});
   if (ps != pending_by_seq_.end()) {
     bytes other = encode(pending_.at(ps->second).c);
     record_fork(std::move(other), c, rep);
-    excluded_.insert(c.hash);
+    exclude(c.hash, rep);
     return refuse(out, refusal::quarantined, "equivocation at seq " + std::to_string(c.seq));
   }
   hash256 missing;
@@ -159,8 +182,11 @@ void document::admit(change&& c, bool verified, apply_report& rep, change_outcom
     case try_result::applied:
       commit_applied(c, &rep);
       release_waiters(c.hash, rep);
+      if (!waiters_.empty()) release_waiters(chain_key(c.author, c.seq), rep);
       return;
-    case try_result::refused: return;
+    case try_result::refused:
+      if (permanent(*out.reason)) exclude(c.hash, rep);
+      return;
     case try_result::waiting:
       if (pending_.size() >= limits_.max_pending)
         return refuse(out, refusal::pending_full, "pending set is full");
@@ -175,7 +201,7 @@ void document::admit(change&& c, bool verified, apply_report& rep, change_outcom
 document::try_result document::try_apply(const change& c, change_outcome& out, hash256& missing) {
   auto dependency_excluded = [&](const hash256& h) {
     if (!excluded_.count(h)) return false;
-    refuse(out, refusal::quarantined_dependency, "depends on quarantined change " + to_hex(h).substr(0, 16));
+    refuse(out, refusal::refused_dependency, "depends on refused change " + to_hex(h).substr(0, 16));
     return true;
   };
   if (c.seq > 1 && dependency_excluded(c.prev)) return try_result::refused;
@@ -187,7 +213,9 @@ document::try_result document::try_apply(const change& c, change_outcome& out, h
 
   std::uint64_t head = chain_length(c.author);
   if (c.seq > head + 1) {
-    missing = c.prev;
+    // Wait for the author's seq-1 whatever its hash, so that a wrong prev is
+    // refused as soon as the real predecessor is known.
+    missing = chain_key(c.author, c.seq - 1);
     return try_result::waiting;
   }
   if (c.seq > 1) {
@@ -270,6 +298,7 @@ void document::release_waiters(const hash256& first, apply_report& rep) {
         case try_result::refused:
           pending_by_seq_.erase({p->second.c.author, p->second.c.seq});
           pending_.erase(p);
+          if (permanent(*out.reason)) exclude(ph, rep);
           rep.late_refusals.push_back(std::move(out));
           break;
         case try_result::applied: {
@@ -278,6 +307,7 @@ void document::release_waiters(const hash256& first, apply_report& rep) {
           pending_.erase(p);
           commit_applied(c, &rep);
           ready.push_back(c.hash);
+          if (!waiters_.empty()) ready.push_back(chain_key(c.author, c.seq));
           break;
         }
       }

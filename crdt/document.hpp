@@ -43,7 +43,7 @@ enum class refusal {
   invalid_op,              // op ill-formed against its causal state
   wrong_doc,               // change names another document
   quarantined,             // author equivocated at or before this seq
-  quarantined_dependency,  // depends on a quarantined change
+  refused_dependency,      // depends on a change refused for good (or quarantined)
   pending_full,            // dependency-blocked and the pending set is full
 };
 const char* to_string(refusal r);
@@ -173,6 +173,7 @@ class document {
   const change_meta* chain_at(const public_key& author, std::uint64_t seq) const;
   std::optional<bytes> encoding_of(std::uint32_t change_ref) const;
   std::uint64_t chain_length(const public_key& author) const;
+  static hash256 chain_key(const public_key& author, std::uint64_t seq);
 
   friend class change_builder;
   friend struct snapshot_codec;
@@ -194,7 +195,7 @@ class document {
   std::unordered_map<hash256, std::vector<hash256>, fixed_bytes_hasher> waiters_;
   std::vector<fork_proof> forks_;
   std::map<public_key, std::uint64_t> quarantine_;
-  std::set<hash256> excluded_;  // refused for quarantine: their dependents are too
+  std::set<hash256> excluded_;  // refused for good: their dependents are too
 };
 
 }  // namespace starling::crdt
