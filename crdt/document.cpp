@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "crdt/varint.hpp"
+#include "crdt/verify.hpp"
 
 namespace starling::crdt {
 
@@ -67,58 +68,24 @@ apply_report document::apply_batch(std::vector<change> batch) { return run(std::
 apply_report document::run(std::vector<change> batch, bool amortised) {
   apply_report rep;
   rep.outcomes.resize(batch.size());
-  // 0 = unchecked, 1 = valid, 2 = invalid signature, 3 = chain gap
-  std::vector<std::uint8_t> verdict(batch.size(), 0);
-  auto check_one = [&](std::size_t i) {
-    ++rep.signatures_checked;
-    verdict[i] = signature_valid(batch[i]) ? 1 : 2;
-  };
+  std::vector<verdict> verdicts;
   if (amortised) {
-    std::map<public_key, std::vector<std::size_t>> by_author;
-    for (std::size_t i = 0; i < batch.size(); ++i) by_author[batch[i].author].push_back(i);
-    for (auto& [author, idx] : by_author) {
-      std::stable_sort(idx.begin(), idx.end(),
-                       [&](std::size_t a, std::size_t b) { return batch[a].seq < batch[b].seq; });
-      // Split into runs linked by prev hashes; the newest signature of a run
-      // vouches for every change below it in the run.
-      std::size_t run_start = 0;
-      bool gap = false;
-      for (std::size_t k = 0; k < idx.size(); ++k) {
-        const change& c = batch[idx[k]];
-        if (gap) {
-          verdict[idx[k]] = 3;
-          continue;
-        }
-        bool last = k + 1 == idx.size();
-        bool linked = false;
-        if (!last) {
-          const change& n = batch[idx[k + 1]];
-          if (n.seq > c.seq + 1) gap = true;
-          linked = n.seq == c.seq + 1 && n.prev == c.hash;
-        }
-        if (linked) continue;
-        // idx[run_start..k] is one run; verify its top, fall back to each
-        // change on failure so that one bad signature refuses only itself.
-        check_one(idx[k]);
-        if (verdict[idx[k]] == 1) {
-          for (std::size_t j = run_start; j < k; ++j) verdict[idx[j]] = 1;
-        } else {
-          for (std::size_t j = run_start; j < k; ++j) check_one(idx[j]);
-        }
-        run_start = k + 1;
-      }
-    }
+    auto v = verify_batch(batch);
+    verdicts = std::move(v.verdicts);
+    rep.signatures_checked = v.signatures_checked;
   } else {
-    for (std::size_t i = 0; i < batch.size(); ++i) check_one(i);
+    verdicts.reserve(batch.size());
+    for (auto& c : batch) verdicts.push_back(signature_valid(c) ? verdict::valid : verdict::bad_signature);
+    rep.signatures_checked = batch.size();
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& out = rep.outcomes[i];
     out.hash = batch[i].hash;
-    if (verdict[i] == 3) {
+    if (verdicts[i] == verdict::chain_gap) {
       refuse(out, refusal::chain_gap, "batch skips a seq of this author");
       continue;
     }
-    admit(std::move(batch[i]), verdict[i] == 1, rep, out);
+    admit(std::move(batch[i]), verdicts[i] == verdict::valid, rep, out);
   }
   return rep;
 }
