@@ -67,6 +67,8 @@ apply_report document::apply_batch(std::vector<change> batch) { return run(std::
 
 apply_report document::run(std::vector<change> batch, bool amortised) {
   apply_report rep;
+  if (state_.by_hash.size() + batch.size() > state_.by_hash.bucket_count())
+    state_.by_hash.reserve(state_.by_hash.size() + batch.size());
   rep.outcomes.resize(batch.size());
   std::vector<verdict> verdicts;
   if (amortised) {
@@ -121,7 +123,7 @@ bool document::has_change(const hash256& h) const { return state_.by_hash.count(
 void document::admit(change&& c, bool verified, apply_report& rep, change_outcome& out) {
   if (c.doc != name_) return refuse(out, refusal::wrong_doc, "change belongs to document " + c.doc);
   if (!verified) return refuse(out, refusal::bad_signature, "signature does not match author " + short_id(c.author));
-  if (state_.by_hash.count(c.hash) || pending_.count(c.hash)) {
+  if (state_.by_hash.count(c.hash) || (!pending_.empty() && pending_.count(c.hash))) {
     out.status = apply_status::duplicate;
     return;
   }
@@ -137,7 +139,7 @@ void document::admit(change&& c, bool verified, apply_report& rep, change_outcom
     exclude(c.hash, rep);
     return refuse(out, refusal::quarantined, "equivocation at seq " + std::to_string(c.seq));
   }
-  auto ps = pending_by_seq_.find({c.author, c.seq});
+  auto ps = pending_by_seq_.empty() ? pending_by_seq_.end() : pending_by_seq_.find({c.author, c.seq});
   if (ps != pending_by_seq_.end()) {
     bytes other = encode(pending_.at(ps->second).c);
     record_fork(std::move(other), c, rep);
@@ -223,29 +225,33 @@ document::try_result document::try_apply(const change& c, change_outcome& out, h
   return try_result::applied;
 }
 
-void document::commit_applied(const change& c, apply_report* rep) {
+void document::commit_applied(change& c, apply_report* rep) {
+  // Encoded before the ops give their values to the state.
+  bytes encoded = limits_.retain_log ? encode(c) : bytes();
   auto ref = static_cast<std::uint32_t>(state_.changes.size());
   auto author = state_.intern_author(c.author);
   if (chain_.size() <= author) chain_.resize(author + 1);
   state_.changes.push_back(change_meta{c.hash, c.seq, c.time, author, static_cast<std::uint32_t>(c.ops.size())});
   state_.by_hash.emplace(c.hash, ref);
   doc_state::change_applier a(state_, ref, c.time, nullptr);
-  for (std::uint32_t i = 0; i < c.ops.size(); ++i) a.apply(c.ops[i], i);
-  record_applied(c, ref, author, rep);
+  for (std::uint32_t i = 0; i < c.ops.size(); ++i) a.apply(std::move(c.ops[i]), i);
+  record_applied(c, ref, author, rep, std::move(encoded));
 }
 
-void document::record_applied(const change& c, std::uint32_t ref, std::uint32_t author, apply_report* rep) {
+void document::record_applied(const change& c, std::uint32_t ref, std::uint32_t author, apply_report* rep,
+                              bytes encoded) {
   chain_[author].push_back(ref);
   frontier_[c.author] = chain_head{c.seq, c.hash};
   if (c.seq > 1) heads_.erase(c.prev);
   for (auto& d : c.deps) heads_.erase(d);
   heads_.insert(c.hash);
   clock_.observe(c.time);
-  if (limits_.retain_log) log_.push_back(encode(c));
+  if (limits_.retain_log) log_.push_back(std::move(encoded));
   if (rep) rep->applied.push_back(c.hash);
 }
 
 void document::release_waiters(const hash256& first, apply_report& rep) {
+  if (waiters_.empty()) return;
   std::deque<hash256> ready{first};
   while (!ready.empty()) {
     hash256 h = ready.front();

@@ -162,9 +162,11 @@ class document {
   apply_report run(std::vector<change> batch, bool amortised);
   void admit(change&& c, bool verified, apply_report& rep, change_outcome& out);
   try_result try_apply(const change& c, change_outcome& out, hash256& missing);
-  void commit_applied(const change& c, apply_report* rep);
+  // Applies a validated change; its op values are moved into the state.
+  void commit_applied(change& c, apply_report* rep);
   // The bookkeeping after a change's ops are in the state.
-  void record_applied(const change& c, std::uint32_t ref, std::uint32_t author, apply_report* rep);
+  void record_applied(const change& c, std::uint32_t ref, std::uint32_t author, apply_report* rep,
+                      bytes encoded);
   void release_waiters(const hash256& h, apply_report& rep);
   void record_fork(bytes existing, const change& incoming, apply_report& rep);
   void quarantine_from(const public_key& author, std::uint64_t seq, apply_report& rep);

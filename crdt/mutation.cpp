@@ -122,7 +122,7 @@ class change_builder {
     s_.changes[ref_].hash = c_.hash;
     s_.by_hash.emplace(c_.hash, ref_);
     if (d_.chain_.size() <= author_) d_.chain_.resize(author_ + 1);
-    d_.record_applied(c_, ref_, author_, nullptr);
+    d_.record_applied(c_, ref_, author_, nullptr, d_.limits_.retain_log ? encode(c_) : bytes());
     return c_;
   }
 

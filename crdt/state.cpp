@@ -150,11 +150,11 @@ op_check doc_state::change_applier::check(const op& o, std::uint32_t index) {
   return {};
 }
 
-void doc_state::change_applier::write(reg& r, op_id w, reg::kind k, const scalar& v) {
+void doc_state::change_applier::write(reg& r, op_id w, reg::kind k, scalar&& v) {
   if (!s_.op_less(r.winner, w)) return;
   r.winner = w;
   r.k = k;
-  r.value = k == reg::kind::scalar ? v : scalar{};
+  r.value = k == reg::kind::scalar ? std::move(v) : scalar{};
   r.inc_sum = 0;
   r.inc_count = 0;
 }
@@ -208,6 +208,11 @@ void doc_state::change_applier::insert_elem(op_id list, op_id after, op_id id, r
 }
 
 void doc_state::change_applier::apply(const op& o, std::uint32_t index) {
+  op copy = o;
+  apply(std::move(copy), index);
+}
+
+void doc_state::change_applier::apply(op&& o, std::uint32_t index) {
   const op_id self = make_op_id(ref_, index);
   const op_id obj = resolve(o.obj, root_object);
   const op_id elem = resolve(o.elem, no_op);
@@ -230,9 +235,9 @@ void doc_state::change_applier::apply(const op& o, std::uint32_t index) {
       else write(slot(), self, k, {});
       break;
     }
-    case op_kind::set: write(slot(), self, reg::kind::scalar, o.value); break;
+    case op_kind::set: write(slot(), self, reg::kind::scalar, std::move(o.value)); break;
     case op_kind::del: write(slot(), self, reg::kind::absent, {}); break;
-    case op_kind::ins: insert_elem(obj, elem, self, reg{self, reg::kind::scalar, o.value, 0, 0}); break;
+    case op_kind::ins: insert_elem(obj, elem, self, reg{self, reg::kind::scalar, std::move(o.value), 0, 0}); break;
     case op_kind::rm: {
       auto& l = s_.objects.at(obj);
       auto pos = l.elem_index.at(elem);

@@ -102,18 +102,21 @@ class doc_state {
   class change_applier {
    public:
     change_applier(doc_state& s, std::uint32_t change_ref, std::uint64_t time, undo_log* undo)
-        : s_(s), ref_(change_ref), time_(time), undo_(undo) {}
+        : s_(s), ref_(change_ref), time_(time), undo_(undo), created_(s.scratch_) {
+      created_.clear();
+    }
     op_check check(const op& o, std::uint32_t index);
     void apply(const op& o, std::uint32_t index);
+    void apply(op&& o, std::uint32_t index);  // moves the op's value into the state
 
-   private:
     struct created {
       std::int8_t object = -1;   // -1 none, 0 map, 1 list
       op_id in_list = no_op;     // list the op inserted an element into
     };
+   private:
     op_id resolve(const op_ref& r, op_id none_value) const;
     op_check ext_known(const op_ref& r);
-    void write(reg& r, op_id w, reg::kind k, const scalar& v);
+    void write(reg& r, op_id w, reg::kind k, scalar&& v);
     reg& map_slot(op_id obj, const std::string& key);
     reg& elem_slot(op_id obj, op_id elem);
     void insert_elem(op_id list, op_id after, op_id id, reg value);
@@ -122,8 +125,11 @@ class doc_state {
     std::uint32_t ref_;
     std::uint64_t time_;
     undo_log* undo_;
-    std::vector<created> created_;
+    std::vector<created>& created_;  // the state's scratch buffer: appliers never nest
   };
+
+ private:
+  std::vector<change_applier::created> scratch_;
 };
 
 }  // namespace starling::crdt

@@ -34,9 +34,32 @@ struct fixed_bytes {
     std::memcpy(r.v.data(), s.data(), N);
     return r;
   }
-  friend bool operator==(const fixed_bytes& a, const fixed_bytes& b) { return a.v == b.v; }
-  friend bool operator!=(const fixed_bytes& a, const fixed_bytes& b) { return a.v != b.v; }
-  friend bool operator<(const fixed_bytes& a, const fixed_bytes& b) { return a.v < b.v; }
+  // Word-wise comparisons: these keys are compared on every hash-table and
+  // ordered-map lookup of the apply path, where a library memcmp call costs
+  // more than the comparison itself.
+  friend bool operator==(const fixed_bytes& a, const fixed_bytes& b) {
+    static_assert(N % 8 == 0);
+    for (std::size_t i = 0; i < N; i += 8)
+      if (a.word(i) != b.word(i)) return false;
+    return true;
+  }
+  friend bool operator!=(const fixed_bytes& a, const fixed_bytes& b) { return !(a == b); }
+  friend bool operator<(const fixed_bytes& a, const fixed_bytes& b) {  // lexicographic by byte
+    for (std::size_t i = 0; i < N; i += 8) {
+      auto x = __builtin_bswap64(a.word(i)), y = __builtin_bswap64(b.word(i));
+      if (x != y) return x < y;
+    }
+    return false;
+  }
+
+ private:
+  std::uint64_t word(std::size_t i) const {
+    std::uint64_t w;
+    std::memcpy(&w, v.data() + i, 8);
+    return w;
+  }
+
+ public:
 };
 
 using hash256 = fixed_bytes<32>;     // BLAKE2b-256: change ids, digests
