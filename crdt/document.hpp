@@ -152,6 +152,11 @@ class document {
   bytes snapshot() const;
   static expected<document, std::string> from_snapshot(std::string name, byte_view snap,
                                                        document_limits limits = {});
+  // The snapshot of the state at an earlier frontier `at` (for compaction):
+  // replays the retained log up to it. Refused if `at` is ahead of this
+  // document or not causally closed (a change at or below it depends on one
+  // above it).
+  expected<bytes, std::string> snapshot_at(const frontier& at) const;
 
  private:
   struct pending_change {

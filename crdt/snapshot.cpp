@@ -308,6 +308,30 @@ struct snapshot_codec {
 
 bytes document::snapshot() const { return snapshot_codec::write(*this); }
 
+expected<bytes, std::string> document::snapshot_at(const frontier& at) const {
+  for (auto& [author, head] : at) {
+    const change_meta* m = chain_at(author, head.seq);
+    if (!m || m->hash != head.hash) return make_unexpected(std::string("frontier is not a state of this document"));
+  }
+  document past(name_, limits_);
+  if (base_snapshot_) {
+    auto base = from_snapshot(name_, *base_snapshot_, limits_);
+    if (!base) return make_unexpected(base.error());
+    past = std::move(*base);
+  }
+  std::vector<change> upto;
+  for (std::size_t i = 0; i < log_.size(); ++i) {
+    const auto& m = state_.changes[log_base_ + i];
+    auto it = at.find(state_.authors[m.author]);
+    if (it != at.end() && m.seq <= it->second.seq) upto.push_back(*decode(log_[i], limits_.codec));
+  }
+  past.apply_batch(std::move(upto));
+  if (past.pending_count() != 0) return make_unexpected(std::string("frontier is not causally closed"));
+  for (auto& [author, head] : at)
+    if (past.chain_length(author) != head.seq) return make_unexpected(std::string("frontier reaches into the base snapshot"));
+  return past.snapshot();
+}
+
 expected<document, std::string> document::from_snapshot(std::string name, byte_view snap,
                                                          document_limits limits) {
   return snapshot_codec::read(std::move(name), snap, limits);
