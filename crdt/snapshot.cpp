@@ -269,7 +269,9 @@ struct snapshot_codec {
     }
     if (!s.objects.count(root_object)) return bad("no root object");
     // Every container a register names must exist with the right kind.
-    for (auto& [id, o] : s.objects) {
+    for (auto& entry : s.objects) {
+      const op_id id = entry.first;
+      const object& o = entry.second;
       auto check = [&](const reg& x) {
         if (x.k != reg::kind::map && x.k != reg::kind::list) return true;
         auto it = s.objects.find(x.winner);

@@ -1,0 +1,1 @@
+// Anchors the precompiled catch.hpp that test targets reuse.
