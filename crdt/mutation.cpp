@@ -1,6 +1,5 @@
 // Local writes: JSON Pointer mutations resolved against the current state
 // into one signed change, and pointer reads.
-#include <cassert>
 #include <cmath>
 #include <limits>
 
@@ -141,11 +140,15 @@ class change_builder {
     return false;
   }
 
+  // Checks and applies one op; no_op if the state refuses it (only the
+  // nesting limit can: everything else was resolved against the state).
   op_id emit(op o) {
     auto index = static_cast<std::uint32_t>(c_.ops.size());
     auto chk = applier_.check(o, index);
-    assert(chk.r == op_check::result::ok);  // built from the state itself
-    (void)chk;
+    if (chk.r != op_check::result::ok) {
+      error(chk.message);
+      return no_op;
+    }
     applier_.apply(o, index);
     c_.ops.push_back(std::move(o));
     return make_op_id(ref_, index);
@@ -239,6 +242,7 @@ class change_builder {
       base.kind = v.is_object() ? op_kind::make_map : op_kind::make_list;
       base.value = {};
       op_id container = emit(std::move(base));
+      if (container == no_op) return false;
       if (v.is_object()) {
         for (auto it = v.begin(); it != v.end(); ++it) {
           if (!wire::valid_utf8(it.key())) return error("key is not UTF-8");
@@ -267,8 +271,7 @@ class change_builder {
     }
     if (!to_scalar(v, base.value)) return false;
     if (base.kind != op_kind::ins) base.kind = op_kind::set;
-    emit(std::move(base));
-    return true;
+    return emit(std::move(base)) != no_op;
   }
 
   bool one(const mutation& m) {
@@ -320,8 +323,7 @@ class change_builder {
           o.place = place_kind::map_key;
           o.key = loc.key;
         }
-        emit(std::move(o));
-        return true;
+        return emit(std::move(o)) != no_op;
       case mutation::kind::inc: {
         scalar delta;
         if (!m.value.is_number_integer() || !to_scalar(m.value, delta))
@@ -344,8 +346,7 @@ class change_builder {
         o.kind = op_kind::inc;
         o.delta = std::get<std::int64_t>(delta);
         o.target = r ? ref(r->winner) : op_ref::none();
-        emit(std::move(o));
-        return true;
+        return emit(std::move(o)) != no_op;
       }
     }
     return error("unknown mutation");

@@ -68,6 +68,7 @@ struct snapshot_codec {
       const object& o = s.objects.at(id);
       wire::put_varint(out, id);
       out.push_back(o.is_list ? 1 : 0);
+      wire::put_varint(out, o.depth);
       if (o.is_list) {
         wire::put_varint(out, o.elems.size());
         for (auto i = o.head; i != npos32; i = o.elems[i].next) {
@@ -235,14 +236,17 @@ struct snapshot_codec {
     s.objects.clear();
     if (!p.count(n, 2)) return bad("");
     for (std::uint64_t i = 0; i < n; ++i) {
-      std::uint64_t id, entries;
+      std::uint64_t id, entries, depth;
       std::uint8_t is_list;
-      if (!p.u64(id) || p.r.u8(is_list) != wire::read_status::ok || is_list > 1) return bad("bad object");
+      if (!p.u64(id) || p.r.u8(is_list) != wire::read_status::ok || is_list > 1 || !p.u64(depth))
+        return bad("bad object");
+      if (depth > max_nesting || (id == root_object) != (depth == 0)) return bad("bad object depth");
       if (id != root_object && (change_of(id) >= s.changes.size() || index_of(id) >= s.changes[change_of(id)].n_ops))
         return bad("object id out of range");
       if (id == root_object && is_list) return bad("the root is a map");
       object o;
       o.is_list = is_list == 1;
+      o.depth = static_cast<std::uint16_t>(depth);
       if (!p.count(entries, 2)) return bad("");
       for (std::uint64_t e = 0; e < entries; ++e) {
         if (o.is_list) {
@@ -262,20 +266,26 @@ struct snapshot_codec {
           std::string key;
           reg x;
           if (!p.str(key) || !p.rg(x, s.changes.size())) return bad("");
+          if (!wire::valid_utf8(key)) return bad("map key is not UTF-8");
           if (!o.entries.emplace(std::move(key), std::move(x)).second) return bad("duplicate key");
         }
       }
       if (!s.objects.emplace(id, std::move(o)).second) return bad("duplicate object");
     }
     if (!s.objects.count(root_object)) return bad("no root object");
-    // Every container a register names must exist with the right kind.
+    // Every container a register names must exist with the right kind, be
+    // made after its parent, one level below it, and be named only once: the
+    // containers form a tree, so materialising terminates and stays linear.
+    std::unordered_map<op_id, bool> named;
     for (auto& entry : s.objects) {
       const op_id id = entry.first;
       const object& o = entry.second;
       auto check = [&](const reg& x) {
         if (x.k != reg::kind::map && x.k != reg::kind::list) return true;
         auto it = s.objects.find(x.winner);
-        return it != s.objects.end() && it->second.is_list == (x.k == reg::kind::list) && x.winner != id;
+        return it != s.objects.end() && it->second.is_list == (x.k == reg::kind::list) &&
+               (id == root_object || id < x.winner) && it->second.depth == o.depth + 1 &&
+               named.emplace(x.winner, true).second;
       };
       for (auto& [k, x] : o.entries)
         if (!check(x)) return bad("register names a missing container");

@@ -119,15 +119,21 @@ op_check doc_state::change_applier::check(const op& o, std::uint32_t index) {
   }
   // The container.
   int obj_kind;  // 0 map, 1 list
+  std::uint16_t obj_depth;
   op_id obj = resolve(o.obj, root_object);
   if (o.obj.t == op_ref::tag::self) {
     obj_kind = created_[o.obj.index].object;
     if (obj_kind < 0) return invalid("object reference is not a container");
+    obj_depth = created_[o.obj.index].depth;
   } else {
     auto it = s_.objects.find(obj);
     if (it == s_.objects.end()) return invalid("object reference is not a container");
     obj_kind = it->second.is_list ? 1 : 0;
+    obj_depth = it->second.depth;
   }
+  bool makes = o.kind == op_kind::make_map || o.kind == op_kind::make_list;
+  if (makes && obj_depth >= max_nesting)
+    return invalid("containers nest deeper than " + std::to_string(max_nesting));
   if ((o.place == place_kind::map_key) != (obj_kind == 0))
     return invalid(obj_kind == 0 ? "list place in a map" : "map key in a list");
   // The list element.
@@ -144,6 +150,7 @@ op_check doc_state::change_applier::check(const op& o, std::uint32_t index) {
   created c;
   if (o.kind == op_kind::make_map) c.object = 0;
   if (o.kind == op_kind::make_list) c.object = 1;
+  c.depth = static_cast<std::uint16_t>(obj_depth + 1);
   if (o.place == place_kind::list_after) c.in_list = obj;
   if (created_.size() <= index) created_.resize(index + 1);
   created_[index] = c;
@@ -228,6 +235,7 @@ void doc_state::change_applier::apply(op&& o, std::uint32_t index) {
       bool is_list = o.kind == op_kind::make_list;
       object fresh;
       fresh.is_list = is_list;
+      fresh.depth = static_cast<std::uint16_t>(s_.objects.at(obj).depth + 1);
       s_.objects.emplace(self, std::move(fresh));
       if (undo_) undo_->push_back([&s = s_, self] { s.objects.erase(self); });
       auto k = is_list ? reg::kind::list : reg::kind::map;

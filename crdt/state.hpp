@@ -54,8 +54,14 @@ struct list_elem {
   reg value;
 };
 
+// How deep containers may nest below the root. A protocol constant, not a
+// setting: every replica must refuse exactly the same changes. It bounds the
+// recursion of materialise() and of the JSON serialiser.
+constexpr std::uint16_t max_nesting = 128;
+
 struct object {
   bool is_list = false;
+  std::uint16_t depth = 0;  // the root is 0; fixed when the container is made
   std::unordered_map<std::string, reg> entries;  // map
   std::vector<list_elem> elems;                  // list arena, linked in RGA order
   std::uint32_t head = npos32;
@@ -111,6 +117,7 @@ class doc_state {
 
     struct created {
       std::int8_t object = -1;   // -1 none, 0 map, 1 list
+      std::uint16_t depth = 0;   // of the container it made
       op_id in_list = no_op;     // list the op inserted an element into
     };
    private:

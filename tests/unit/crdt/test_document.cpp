@@ -230,3 +230,35 @@ TEST_CASE("local changes carry time after everything applied", "[hlc][document]"
   a.apply(c2);
   CHECK(a.read("/x") == J("2"));
 }
+
+TEST_CASE("containers nest at most max_nesting deep, for local and remote changes", "[document]") {
+  document d("doc"), remote("doc");
+  auto k = key(1);
+  std::string path;
+  for (int level = 1; level <= crdt::max_nesting; ++level) {
+    path += "/a";
+    remote.apply(write(d, k, {set(path, J("{}"))}));  // one level per change
+  }
+  auto r = d.make_change({set(path + "/a", J("{}"))}, k, 5000);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("nest deeper"));
+  CHECK(d.make_change({set(path + "/a", 1)}, k, 5000));  // scalars are fine
+  // A change that nests too deep is refused the same way on a replica.
+  crdt::document d2("doc");
+  for (auto& enc : remote.changes_since({})) d2.apply(*crdt::decode(enc));
+  auto deep = d2.changes_since({});
+  CHECK(deep.size() == crdt::max_nesting);
+  // Forge one op deeper (valid signature, invalid op).
+  auto last = *crdt::decode(deep.back());
+  crdt::change c;
+  c.doc = "doc";
+  c.author = key(2).pk;
+  c.seq = 1;
+  c.deps = {last.hash};
+  c.time = last.time + 1;
+  c.ops = {crdt::op{crdt::op_kind::make_map, crdt::op_ref::ext(last.hash, 0), crdt::place_kind::map_key, "a", {}, {}, 0, {}}};
+  crdt::sign(c, key(2));
+  auto rep = d2.apply(c);
+  CHECK(rep.outcomes[0].reason == refusal::invalid_op);
+  CHECK(d2.digest() == remote.digest());
+}

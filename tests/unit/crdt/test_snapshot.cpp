@@ -54,6 +54,18 @@ TEST_CASE("snapshot decoding refuses damaged input without crashing", "[snapshot
     }
   }
   INFO("decoded after damage: " << ok);
+  // Found by fuzzing: a map key that is not UTF-8 must be refused, not
+  // accepted and later thrown on by the JSON serialiser.
+  document kd("doc");
+  write(kd, k, {set("/mz", 1)});
+  auto ksnap = kd.snapshot();
+  auto at = ksnap.find(std::string("\x02mz", 3));
+  REQUIRE(at != std::string::npos);
+  ksnap[at + 1] = '\xab';
+  auto kr = document::from_snapshot("doc", ksnap);
+  REQUIRE_FALSE(kr);
+  CHECK_THAT(kr.error(), Catch::Contains("UTF-8"));
+
   auto wrong_version = snap;
   wrong_version[4] = 9;
   auto r = document::from_snapshot("doc", wrong_version);
