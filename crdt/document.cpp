@@ -118,6 +118,12 @@ std::optional<bytes> document::encoding_of(std::uint32_t change_ref) const {
   return log_[change_ref - log_base_];
 }
 
+std::optional<bytes> document::encoding(const hash256& h) const {
+  auto it = state_.by_hash.find(h);
+  if (it == state_.by_hash.end()) return std::nullopt;
+  return encoding_of(it->second);
+}
+
 bool document::has_change(const hash256& h) const { return state_.by_hash.count(h) > 0; }
 
 void document::admit(change&& c, bool verified, apply_report& rep, change_outcome& out) {

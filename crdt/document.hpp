@@ -145,6 +145,8 @@ class document {
   std::vector<bytes> changes_since(const frontier& theirs) const;
   // Number of applied changes in the retained log.
   std::size_t log_size() const { return log_.size(); }
+  // The signed encoding of an applied change, if the log retains it.
+  std::optional<bytes> encoding(const hash256& h) const;
 
   // -- snapshots ---------------------------------------------------------
   // The complete CRDT state (not only its JSON) in a versioned binary form,
