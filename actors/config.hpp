@@ -1,0 +1,34 @@
+// Every tunable of a node, with its default, in one place. Plain data.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "crdt/document.hpp"
+#include "persistence/store.hpp"
+
+namespace starling::actors {
+
+struct node_config {
+  std::string data_dir;  // required: the LMDB environment and the key file live here
+  persistence::store_options store;     // durability (default sync), map size
+  crdt::document_limits document;       // pending set, op and value limits
+
+  // Fan-out: backlog one subscriber may have in flight before it is
+  // detached with `lagged`.
+  std::size_t subscriber_max_changes = 10'000;
+  std::size_t subscriber_max_bytes = 16u << 20;
+
+  // Group commit: at most this many changes in one store transaction.
+  std::size_t max_commit_changes = 100'000;
+
+  // Supervision: a child that fails more often than this within the window
+  // is not restarted again and the node stops (something is badly wrong).
+  int max_restarts = 5;
+  std::chrono::seconds restart_window{60};
+};
+
+}  // namespace starling::actors

@@ -1,0 +1,170 @@
+#include "actors/doc_owner.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <variant>
+
+#include "actors/errors.hpp"
+#include "crdt/hlc.hpp"
+#include "persistence/document_loader.hpp"
+
+namespace starling::actors {
+
+namespace {
+
+// Changes waiting for (or in) one commit, and who waits for them.
+struct commit_item {
+  std::vector<crdt::change> changes;  // applied, in application order
+  subscriber_id origin = 0;
+  std::variant<std::monostate, caf::typed_response_promise<write_ack>, caf::typed_response_promise<apply_ack>>
+      promise;
+  write_ack wack;
+  apply_ack aack;
+};
+
+struct doc_owner_state {
+  static inline const char* name = "doc_owner";
+  std::string doc;
+  doc_owner_deps deps;
+  node_config cfg;
+  std::optional<crdt::document> d;
+  fanout_actor fanout;
+  std::vector<commit_item> queued;
+  bool committing = false;
+};
+
+using self_ptr = doc_owner_actor::stateful_pointer<doc_owner_state>;
+
+void fail_item(commit_item& item, const caf::error& e) {
+  if (auto* p = std::get_if<caf::typed_response_promise<write_ack>>(&item.promise)) p->deliver(e);
+  if (auto* p = std::get_if<caf::typed_response_promise<apply_ack>>(&item.promise)) p->deliver(e);
+}
+
+void commit_next(self_ptr self) {
+  auto& st = self->state;
+  if (st.committing || st.queued.empty()) return;
+  auto items = std::make_shared<std::vector<commit_item>>(std::move(st.queued));
+  st.queued.clear();
+  persistence::write_batch batch;
+  for (auto& item : *items)
+    for (auto& c : item.changes) batch.add_change(st.doc, c);
+  if (batch.empty()) {  // nothing to store (e.g. only duplicates): reply at once
+    for (auto& item : *items)
+      if (auto* p = std::get_if<caf::typed_response_promise<apply_ack>>(&item.promise)) p->deliver(item.aack);
+    return;
+  }
+  st.committing = true;
+  self->request(st.deps.writer, caf::infinite, commit_atom::value, std::move(batch))
+      .then(
+          [=](const persistence::commit_result&) {
+            self->state.committing = false;
+            for (auto& item : *items) {
+              if (!item.changes.empty()) {
+                auto set = std::make_shared<change_set>();
+                set->doc = self->state.doc;
+                for (auto& c : item.changes) {
+                  set->changes.push_back(crdt::encode(c));
+                  set->total_bytes += set->changes.back().size();
+                }
+                self->send(self->state.fanout, publish_atom::value, change_set_ptr(std::move(set)), item.origin);
+              }
+              if (auto* p = std::get_if<caf::typed_response_promise<write_ack>>(&item.promise)) p->deliver(item.wack);
+              if (auto* p = std::get_if<caf::typed_response_promise<apply_ack>>(&item.promise)) p->deliver(item.aack);
+            }
+            commit_next(self);
+          },
+          [=](const caf::error& e) {
+            // Memory is ahead of disk now: fail everyone and let the node
+            // restart this owner from what the store holds.
+            for (auto& item : *items) fail_item(item, e);
+            for (auto& item : self->state.queued) fail_item(item, e);
+            self->state.queued.clear();
+            self->quit(e);
+          });
+}
+
+doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc, doc_owner_deps deps,
+                                                  node_config cfg) {
+  auto& st = self->state;
+  st.doc = doc;
+  st.deps = std::move(deps);
+  st.cfg = std::move(cfg);
+  auto loaded = persistence::load_document(*st.deps.store, doc, st.cfg.document);
+  if (!loaded) {
+    self->quit(make_error(errc::storage, "loading " + doc + ": " + loaded.error()));
+    return doc_owner_actor::behavior_type::make_empty_behavior();
+  }
+  st.d.emplace(std::move(*loaded));
+  st.fanout = spawn_fanout(self, doc, fanout_limits{st.cfg.subscriber_max_changes, st.cfg.subscriber_max_bytes});
+  return {
+      [=](write_atom, const write_request& req) -> caf::typed_response_promise<write_ack> {
+        auto p = self->make_response_promise<write_ack>();
+        auto& s = self->state;
+        auto c = s.d->make_change(req.mutations, *s.deps.author, crdt::wall_clock_ms());
+        if (!c) {
+          p.deliver(make_error(errc::bad_request, "mutation " + std::to_string(c.error().index) + " at '" +
+                                                      c.error().path + "': " + c.error().message));
+          return p;
+        }
+        commit_item item;
+        item.wack = write_ack{c->hash, s.d->current_frontier()};
+        item.changes.push_back(std::move(*c));
+        item.promise = p;
+        s.queued.push_back(std::move(item));
+        commit_next(self);
+        return p;
+      },
+      [=](apply_atom, remote_batch& batch) -> caf::typed_response_promise<apply_ack> {
+        auto p = self->make_response_promise<apply_ack>();
+        auto& s = self->state;
+        auto rep = s.d->apply_batch(std::move(batch.changes));
+        commit_item item;
+        item.origin = batch.origin;
+        for (auto& o : rep.outcomes) {
+          switch (o.status) {
+            case crdt::apply_status::duplicate: ++item.aack.duplicates; break;
+            case crdt::apply_status::pending: ++item.aack.pending; break;
+            case crdt::apply_status::refused:
+              if (item.aack.refused++ == 0)
+                item.aack.first_refusal = std::string(crdt::to_string(*o.reason)) + ": " + o.message;
+              break;
+            case crdt::apply_status::applied: break;
+          }
+        }
+        item.aack.applied = rep.applied.size();
+        for (auto& h : rep.applied) item.changes.push_back(*crdt::decode(*s.d->encoding(h)));
+        item.promise = p;
+        s.queued.push_back(std::move(item));
+        commit_next(self);
+        return p;
+      },
+      [=](read_atom, const std::string& pointer) -> read_reply {
+        auto v = self->state.d->read(pointer);
+        if (!v) return read_reply{false, {}};
+        return read_reply{true, v->dump()};
+      },
+      [=](frontier_atom) -> frontier { return self->state.d->current_frontier(); },
+      [=](status_atom) -> doc_status {
+        auto& d = *self->state.d;
+        return doc_status{self->state.doc, d.current_frontier(), d.change_count(), d.pending_count(),
+                          d.forks().size(), 0, to_hex(d.digest())};
+      },
+      [=](subscribe_atom a, subscriber_id id, const subscriber_actor& sub) {
+        self->send(self->state.fanout, a, id, sub);
+      },
+      [=](unsubscribe_atom a, subscriber_id id) { self->send(self->state.fanout, a, id); },
+      [=](ack_atom a, subscriber_id id, std::uint64_t n, std::uint64_t bytes) {
+        self->send(self->state.fanout, a, id, n, bytes);
+      },
+  };
+}
+
+}  // namespace
+
+doc_owner_actor spawn_doc_owner(caf::actor_system& sys, std::string doc, doc_owner_deps deps, const node_config& cfg) {
+  return sys.spawn(doc_owner_behavior, std::move(doc), std::move(deps), cfg);
+}
+
+}  // namespace starling::actors

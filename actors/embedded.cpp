@@ -1,0 +1,155 @@
+#include "actors/embedded.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "actors/errors.hpp"
+#include "actors/node_actor.hpp"
+
+namespace starling {
+
+using namespace actors;
+
+struct node::impl {
+  caf::actor_system_config sys_cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  node_info info;
+  std::mutex mu;
+  std::map<subscription, std::pair<std::string, subscriber_actor>> subs;
+  std::atomic<subscription> next_sub{1'000'000'000};  // below: peer sessions
+
+  template <class T, class... Ts>
+  expected<T, std::string> ask(std::chrono::milliseconds timeout, const caf::actor& dest_any, Ts&&... xs);
+};
+
+node::node(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+expected<std::unique_ptr<node>, std::string> node::open(node_config cfg) {
+  auto i = std::make_unique<impl>();
+  i->sys = std::make_unique<caf::actor_system>(i->sys_cfg);
+  auto info = spawn_node(*i->sys, cfg);
+  if (!info) return make_unexpected(info.error());
+  i->info = *info;
+  return std::unique_ptr<node>(new node(std::move(i)));
+}
+
+node::~node() {
+  {
+    caf::scoped_actor self{*impl_->sys};
+    for (auto& [id, sub] : impl_->subs) self->send_exit(sub.second, caf::exit_reason::user_shutdown);
+    self->send(impl_->info.handle, stop_atom::value);
+  }
+  impl_->sys->await_all_actors_done();
+}
+
+const std::string& node::id() const { return impl_->info.node_id; }
+
+namespace {
+
+template <class Handle>
+expected<doc_owner_actor, std::string> owner_of(caf::scoped_actor& self, const node_actor& n, const std::string& doc,
+                                                std::chrono::milliseconds timeout) {
+  expected<doc_owner_actor, std::string> out = make_unexpected(std::string("no reply"));
+  self->request(n, timeout, doc_atom::value, doc)
+      .receive([&](const doc_owner_actor& h) { out = h; },
+               [&](const caf::error& e) { out = make_unexpected(render(e)); });
+  return out;
+}
+
+}  // namespace
+
+expected<write_result, std::string> node::write(const std::string& doc, const std::vector<crdt::mutation>& m) {
+  caf::scoped_actor self{*impl_->sys};
+  auto owner = owner_of<void>(self, impl_->info.handle, doc, request_timeout);
+  if (!owner) return make_unexpected(owner.error());
+  expected<write_result, std::string> out = make_unexpected(std::string("no reply"));
+  self->request(*owner, request_timeout, write_atom::value, write_request{m})
+      .receive([&](const write_ack& a) { out = write_result{a.hash, a.at}; },
+               [&](const caf::error& e) { out = make_unexpected(render(e)); });
+  return out;
+}
+
+expected<std::optional<nlohmann::json>, std::string> node::read(const std::string& doc, const std::string& pointer) {
+  caf::scoped_actor self{*impl_->sys};
+  auto owner = owner_of<void>(self, impl_->info.handle, doc, request_timeout);
+  if (!owner) return make_unexpected(owner.error());
+  expected<std::optional<nlohmann::json>, std::string> out = make_unexpected(std::string("no reply"));
+  self->request(*owner, request_timeout, read_atom::value, pointer)
+      .receive(
+          [&](const read_reply& r) {
+            out = r.found ? std::optional<nlohmann::json>(nlohmann::json::parse(r.json)) : std::nullopt;
+          },
+          [&](const caf::error& e) { out = make_unexpected(render(e)); });
+  return out;
+}
+
+expected<node::subscription, std::string> node::subscribe(const std::string& doc, change_callback cb) {
+  caf::scoped_actor self{*impl_->sys};
+  auto owner = owner_of<void>(self, impl_->info.handle, doc, request_timeout);
+  if (!owner) return make_unexpected(owner.error());
+  subscription id = impl_->next_sub++;
+  auto o = *owner;
+  // A local subscriber consumes at once and acknowledges, so it only lags
+  // if its callback is slower than the writers.
+  auto sub = impl_->sys->spawn([cb, o, id](subscriber_actor::pointer me) -> subscriber_actor::behavior_type {
+    return {
+        [=](live_atom, const change_set_ptr& set) {
+          cb(set->doc, set->changes);
+          me->send(o, ack_atom::value, id, static_cast<std::uint64_t>(set->changes.size()),
+                   static_cast<std::uint64_t>(set->total_bytes));
+        },
+        [=](lagged_atom, const std::string&) { me->quit(); },
+    };
+  });
+  self->send(o, subscribe_atom::value, id, sub);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->subs[id] = {doc, sub};
+  return id;
+}
+
+void node::unsubscribe(subscription s) {
+  std::pair<std::string, subscriber_actor> sub;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->subs.find(s);
+    if (it == impl_->subs.end()) return;
+    sub = it->second;
+    impl_->subs.erase(it);
+  }
+  caf::scoped_actor self{*impl_->sys};
+  auto owner = owner_of<void>(self, impl_->info.handle, sub.first, request_timeout);
+  if (owner) self->send(*owner, unsubscribe_atom::value, s);
+  self->send_exit(sub.second, caf::exit_reason::user_shutdown);
+}
+
+expected<node_status, std::string> node::status() {
+  caf::scoped_actor self{*impl_->sys};
+  node_status out;
+  out.node_id = impl_->info.node_id;
+  std::vector<std::string> docs;
+  std::string err;
+  self->request(impl_->info.handle, request_timeout, docs_atom::value)
+      .receive([&](const std::vector<std::string>& d) { docs = d; }, [&](const caf::error& e) { err = render(e); });
+  if (!err.empty()) return make_unexpected(err);
+  for (auto& d : docs) {
+    auto owner = owner_of<void>(self, impl_->info.handle, d, request_timeout);
+    if (!owner) return make_unexpected(owner.error());
+    self->request(*owner, request_timeout, status_atom::value)
+        .receive(
+            [&](const doc_status& s) {
+              out.documents.push_back(document_info{s.doc, s.at, s.changes, s.pending, s.forks, s.digest});
+            },
+            [&](const caf::error& e) { err = render(e); });
+    if (!err.empty()) return make_unexpected(err);
+  }
+  return out;
+}
+
+}  // namespace starling

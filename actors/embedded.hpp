@@ -1,0 +1,71 @@
+// starling::node: a synchronous facade over a node running in its own actor
+// system, for programs that do not want to write actors.
+//
+// Threading: every member may be called from any thread, concurrently; each
+// call blocks until the node answers (or `request_timeout` passes). Change
+// callbacks run on one of the node's threads and must not block.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/config.hpp"
+#include "crdt/document.hpp"
+
+namespace starling {
+
+struct write_result {
+  hash256 hash;  // the change's id
+  frontier at;   // the document's frontier after it
+};
+
+struct document_info {
+  std::string name;
+  frontier at;
+  std::size_t changes = 0;
+  std::size_t pending = 0;
+  std::size_t forks = 0;
+  std::string digest;  // hex
+};
+
+struct node_status {
+  std::string node_id;
+  std::vector<document_info> documents;
+};
+
+class node {
+ public:
+  using subscription = std::uint64_t;
+  // Called with the signed encodings of changes applied to the document, in
+  // application order, once they are committed.
+  using change_callback = std::function<void(const std::string& doc, const std::vector<bytes>& changes)>;
+
+  static expected<std::unique_ptr<node>, std::string> open(actors::node_config cfg);
+  ~node();  // stops the node and waits for its actors
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  const std::string& id() const;
+  std::chrono::milliseconds request_timeout{30'000};
+
+  // One batch of mutations becomes one change; returns after it is durable.
+  expected<write_result, std::string> write(const std::string& doc, const std::vector<crdt::mutation>& mutations);
+  // The JSON at a pointer ("" = whole document); nullopt if it does not exist.
+  expected<std::optional<nlohmann::json>, std::string> read(const std::string& doc, const std::string& pointer = "");
+  expected<subscription, std::string> subscribe(const std::string& doc, change_callback cb);
+  void unsubscribe(subscription s);
+  expected<node_status, std::string> status();
+
+ private:
+  struct impl;
+  explicit node(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace starling

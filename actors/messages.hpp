@@ -1,0 +1,103 @@
+// Every atom and message type that actors exchange, in one place.
+//
+// Messages stay inside one process (peers talk over WebSocket, not CAF
+// networking), so they are marked as local-only types rather than given
+// serialisers. Large payloads shared by many receivers (a published batch
+// going to every subscriber) travel as shared_ptr<const ...> so that a
+// broadcast never copies the bytes.
+#pragma once
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crdt/change.hpp"
+#include "crdt/document.hpp"
+#include "crdt/types.hpp"
+#include "persistence/store.hpp"
+
+namespace starling::actors {
+
+// -- atoms ----------------------------------------------------------------
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using write_atom = caf::atom_constant<caf::atom("write")>;
+using apply_atom = caf::atom_constant<caf::atom("apply")>;
+using read_atom = caf::atom_constant<caf::atom("read")>;
+using frontier_atom = caf::atom_constant<caf::atom("frontier")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using unsubscribe_atom = caf::atom_constant<caf::atom("unsub")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using live_atom = caf::atom_constant<caf::atom("live")>;
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+using lagged_atom = caf::atom_constant<caf::atom("lagged")>;
+using doc_atom = caf::atom_constant<caf::atom("doc")>;
+using docs_atom = caf::atom_constant<caf::atom("docs")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+
+// -- payloads -------------------------------------------------------------
+using subscriber_id = std::uint64_t;  // 0: a local writer, never a subscriber
+
+// A local write: one batch of mutations becomes one change.
+struct write_request {
+  std::vector<crdt::mutation> mutations;
+};
+struct write_ack {
+  hash256 hash;
+  frontier at;  // the document's frontier after the change
+};
+
+// Changes received from a peer, to validate and apply.
+struct remote_batch {
+  std::vector<crdt::change> changes;
+  subscriber_id origin = 0;  // the session it came from: not echoed back to it
+};
+struct apply_ack {
+  std::size_t applied = 0;  // includes changes released from pending
+  std::size_t duplicates = 0;
+  std::size_t pending = 0;
+  std::size_t refused = 0;
+  std::string first_refusal;  // reason and message of the first refusal
+};
+
+struct read_reply {
+  bool found = false;
+  std::string json;  // the sub-tree at the pointer, serialised
+};
+
+// Applied, committed changes of one document, in application order.
+struct change_set {
+  std::string doc;
+  std::vector<bytes> changes;  // signed encodings
+  std::size_t total_bytes = 0;
+};
+using change_set_ptr = std::shared_ptr<const change_set>;
+
+struct doc_status {
+  std::string doc;
+  frontier at;
+  std::size_t changes = 0;
+  std::size_t pending = 0;
+  std::size_t forks = 0;
+  std::size_t subscribers = 0;
+  std::string digest;  // hex
+};
+
+}  // namespace starling::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_ack)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::remote_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::apply_ack)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::read_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::change_set_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::doc_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::frontier)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::persistence::write_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::persistence::commit_result)

@@ -1,0 +1,119 @@
+#include "actors/node_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <map>
+
+#include "actors/errors.hpp"
+#include "auth/identity.hpp"
+
+namespace starling::actors {
+
+namespace {
+
+struct node_state {
+  static inline const char* name = "node";
+  node_config cfg;
+  std::shared_ptr<persistence::store> store;
+  std::shared_ptr<auth::identity> id;
+  store_actor writer;
+  std::map<std::string, doc_owner_actor> owners;
+  std::map<caf::actor_addr, std::string> owner_names;
+  std::deque<std::chrono::steady_clock::time_point> restarts;
+};
+
+using self_ptr = node_actor::stateful_pointer<node_state>;
+
+node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::shared_ptr<persistence::store> store,
+                                        std::shared_ptr<auth::identity> id) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.store = std::move(store);
+  st.id = std::move(id);
+  st.writer = spawn_store_actor(self->system(), st.store, store_limits{st.cfg.max_commit_changes});
+  self->monitor(st.writer);
+  self->set_down_handler([=](const caf::down_msg& dm) {
+    auto& s = self->state;
+    if (dm.source == s.writer.address()) {  // the node cannot work without its writer
+      self->quit(dm.reason ? dm.reason : make_error(errc::storage, "store writer stopped"));
+      return;
+    }
+    auto it = s.owner_names.find(dm.source);
+    if (it == s.owner_names.end()) return;
+    s.owners.erase(it->second);
+    s.owner_names.erase(it);
+    if (!dm.reason) return;
+    // Restarted lazily on the next request; too many failures stop the node.
+    auto now = std::chrono::steady_clock::now();
+    s.restarts.push_back(now);
+    while (!s.restarts.empty() && now - s.restarts.front() > s.cfg.restart_window) s.restarts.pop_front();
+    if (static_cast<int>(s.restarts.size()) > s.cfg.max_restarts)
+      self->quit(make_error(errc::storage, "document owners keep failing: " + render(dm.reason)));
+  });
+  self->set_exit_handler([=](const caf::exit_msg& em) {
+    for (auto& [name, owner] : self->state.owners) self->send_exit(owner, em.reason);
+    self->send_exit(self->state.writer, em.reason);
+    self->quit(em.reason);
+  });
+  return {
+      [=](doc_atom, const std::string& name) -> caf::result<doc_owner_actor> {
+        auto& s = self->state;
+        if (!valid_doc_name(name)) return make_error(errc::bad_request, "invalid document name '" + name + "'");
+        auto it = s.owners.find(name);
+        if (it != s.owners.end()) return it->second;
+        auto owner = spawn_doc_owner(self->system(), name, doc_owner_deps{s.store, s.writer, &s.id->keys()}, s.cfg);
+        self->monitor(owner);
+        s.owners.emplace(name, owner);
+        s.owner_names.emplace(owner.address(), name);
+        return owner;
+      },
+      [=](docs_atom) -> caf::result<std::vector<std::string>> {
+        auto docs = self->state.store->list_docs();
+        if (!docs) return make_error(errc::storage, docs.error().message);
+        std::vector<std::string> out = *docs;
+        for (auto& [name, owner] : self->state.owners)
+          if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+        std::sort(out.begin(), out.end());
+        return out;
+      },
+      [=](stop_atom) {
+        for (auto& [name, owner] : self->state.owners) self->send_exit(owner, caf::exit_reason::user_shutdown);
+        self->send_exit(self->state.writer, caf::exit_reason::user_shutdown);
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_config& cfg) {
+  namespace fs = std::filesystem;
+  if (cfg.data_dir.empty()) return make_unexpected(std::string("node_config.data_dir is empty"));
+  std::error_code ec;
+  fs::create_directories(cfg.data_dir, ec);
+  if (ec) return make_unexpected("cannot create " + cfg.data_dir + ": " + ec.message());
+  auto key_path = (fs::path(cfg.data_dir) / "node.key").string();
+  std::shared_ptr<auth::identity> id;
+  if (fs::exists(key_path)) {
+    auto loaded = auth::identity::load(key_path);
+    if (!loaded) return make_unexpected(loaded.error().message);
+    id = std::make_shared<auth::identity>(std::move(*loaded));
+  } else {
+    auto fresh = auth::identity::generate();
+    auto saved = fresh.save(key_path);
+    if (!saved) return make_unexpected(saved.error().message);
+    id = std::make_shared<auth::identity>(std::move(fresh));
+  }
+  auto st = persistence::store::open(cfg.data_dir, cfg.store);
+  if (!st) return make_unexpected(st.error().message);
+  std::shared_ptr<persistence::store> store(std::move(*st));
+  auto handle = sys.spawn(node_behavior, cfg, store, id);
+  return node_info{handle, id->node_id()};
+}
+
+}  // namespace starling::actors

@@ -1,0 +1,34 @@
+// The node actor: supervises one node's actors. It opens the store, spawns
+// the store writer, maps a document name to its owner (spawned on first use,
+// loaded from LMDB), monitors the owners and restarts a failed one on the
+// next request, and shuts everything down on `stop`.
+#pragma once
+
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/config.hpp"
+#include "actors/doc_owner.hpp"
+#include "crdt/expected.hpp"
+
+namespace starling::actors {
+
+using node_actor = caf::typed_actor<
+    caf::replies_to<doc_atom, std::string>::with<doc_owner_actor>,
+    caf::replies_to<docs_atom>::with<std::vector<std::string>>,
+    caf::reacts_to<stop_atom>>;
+
+struct node_info {
+  node_actor handle;
+  std::string node_id;  // lowercase hex public key
+};
+
+// Opens the data directory (creating it, the store and the node key if
+// needed) and spawns the node inside `sys`. Errors name what failed.
+expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_config& cfg);
+
+}  // namespace starling::actors
