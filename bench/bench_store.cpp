@@ -95,6 +95,7 @@ void commit_all(store& s, std::size_t batch_size) {
   const auto& all = changes();
   for (std::size_t i = 0; i < all.size();) {
     write_batch b;
+    b.reserve(batch_size);
     for (std::size_t n = 0; n < batch_size && i < all.size(); ++n, ++i)
       b.add_change("bench", all[i].hash, all[i].author, all[i].seq, all[i].encoded);
     auto r = s.commit(std::move(b));

@@ -13,11 +13,6 @@ std::optional<std::string> parse_doc_key(byte_view k) {
   return name;
 }
 
-std::optional<std::uint64_t> decode_log_index(byte_view v) {
-  if (v.size() != 8) return std::nullopt;
-  return wire::get_u64be(v.data());
-}
-
 std::optional<log_entry> decode_log_entry(byte_view v) {
   if (v.size() <= log_entry_header) return std::nullopt;
   return log_entry{hash256::from(v.substr(0, 32)), v.substr(log_entry_header)};

@@ -7,7 +7,6 @@
 // order is numeric order.
 //   log       doc, log_index:u64be       -> hash:32 signed-encoded-change
 //   chain     doc, author:32, seq:u64be  -> hash:32 log_index:u64be
-//   changes   doc, hash:32               -> log_index:u64be
 //   docs      doc                        -> doc_record
 //   frontier  doc                        -> frontier
 //   horizon   doc                        -> frontier (what compaction dropped)
@@ -19,13 +18,13 @@
 // Values use the varints of crdt/varint.hpp; a frontier is
 //   count:varint (author:32 seq:varint head:32)*   authors strictly ascending.
 //
-// Why the change bytes live in `log` and `changes` holds only an index: a
-// node writes a doc's log and each author's chain at increasing keys, so
-// those inserts land on the same few pages batch after batch, while hashes
-// are random and every insert keyed by one dirties (copies and writes) a page
-// of its own. Keeping the hash-keyed database small (8-byte values, a quarter
-// of the pages) made commits ~30% faster; it is still the largest single cost
-// of a commit (see bench/bench_store.cpp).
+// Why nothing is keyed by hash: a node writes a doc's log and each author's
+// chain at increasing keys, so those inserts land on the same few pages batch
+// after batch, while hashes are random and every insert keyed by one dirties
+// (copies and writes) a page of its own. A hash-keyed index was the largest
+// single cost of a commit (4-8x the nosync commit throughput without it, see
+// bench/bench_store.cpp). Changes are found by (doc, author, seq) through
+// `chain`; the in-memory document answers questions by hash.
 #pragma once
 
 #include <array>
@@ -64,7 +63,10 @@ class key {
   }
   key& u64be(std::uint64_t v) {
     assert(n_ + 8 <= capacity);
-    for (int i = 7; i >= 0; --i) buf_[n_++] = static_cast<char>((v >> (8 * i)) & 0xff);
+    char b[8];  // assembled in a register, stored at once: no byte-wise stores read back wide
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * (7 - i))) & 0xff);
+    std::memcpy(buf_.data() + n_, b, 8);
+    n_ += 8;
     return *this;
   }
 
@@ -73,12 +75,23 @@ class key {
   std::size_t n_ = 0;
 };
 
-inline key doc_key(std::string_view doc) { return key().doc(doc); }
-inline key change_key(std::string_view doc, const hash256& h) { return key().doc(doc).raw(h.view()); }
-inline key chain_key(std::string_view doc, const public_key& author, std::uint64_t seq) {
-  return key().doc(doc).raw(author.view()).u64be(seq);
+// Built in the returned object (a named return value, not a copy of the whole
+// buffer from the reference the builders return).
+inline key doc_key(std::string_view doc) {
+  key k;
+  k.doc(doc);
+  return k;
 }
-inline key log_key(std::string_view doc, std::uint64_t index) { return key().doc(doc).u64be(index); }
+inline key chain_key(std::string_view doc, const public_key& author, std::uint64_t seq) {
+  key k;
+  k.doc(doc).raw(author.view()).u64be(seq);
+  return k;
+}
+inline key log_key(std::string_view doc, std::uint64_t index) {
+  key k;
+  k.doc(doc).u64be(index);
+  return k;
+}
 
 // The doc name in a docs/frontier/snapshot/horizon key; nullopt if malformed.
 std::optional<std::string> parse_doc_key(byte_view k);
@@ -88,11 +101,10 @@ struct chain_entry {
   std::uint64_t log_index = 0;
 };
 inline key encode_chain_entry(const chain_entry& e) {  // on the stack: one per change written
-  return key().raw(e.hash.view()).u64be(e.log_index);
+  key k;
+  k.raw(e.hash.view()).u64be(e.log_index);
+  return k;
 }
-
-inline key encode_log_index(std::uint64_t index) { return key().u64be(index); }
-std::optional<std::uint64_t> decode_log_index(byte_view v);
 
 // A log value: the change's hash, then its signed encoding.
 constexpr std::size_t log_entry_header = 32;

@@ -37,7 +37,7 @@ void fail_corrupt(const std::string& what) {
 namespace {
 
 // Named databases, one per record kind (records.hpp).
-constexpr unsigned named_database_count = 11;
+constexpr unsigned named_database_count = 10;
 constexpr std::size_t page_granularity = 4096;
 
 std::size_t round_down_to_page(std::size_t n) { return n / page_granularity * page_granularity; }
@@ -133,7 +133,6 @@ void store::impl::open_databases() {
     return *d;
   };
   db.meta = open_db("meta");
-  db.changes = open_db("changes");
   db.chain = open_db("chain");
   db.log = open_db("log");
   db.docs = open_db("docs");
@@ -224,18 +223,6 @@ std::optional<records::chain_entry> store::impl::load_chain_entry(const lmdb::tx
   return e;
 }
 
-std::optional<records::log_entry> store::impl::find_change(const lmdb::txn& t,
-                                                          std::string_view doc,
-                                                          const hash256& hash) const {
-  auto v = db.changes.get(t, records::change_key(doc, hash).view());
-  if (!v) return std::nullopt;
-  auto index = records::decode_log_index(*v);
-  if (!index) fail_corrupt("change index of doc '" + std::string(doc) + "'");
-  auto entry = log_entry_at(t, doc, *index);
-  if (entry.hash != hash) fail_corrupt("log of doc '" + std::string(doc) + "' disagrees with its index");
-  return entry;
-}
-
 records::log_entry store::impl::log_entry_at(const lmdb::txn& t, std::string_view doc,
                                              std::uint64_t index) const {
   auto v = db.log.get(t, records::log_key(doc, index).view());
@@ -257,19 +244,25 @@ std::optional<records::snapshot_record> store::impl::load_snapshot(const lmdb::t
 // --- reads -------------------------------------------------------------------
 
 expected<std::optional<bytes>, store_error> store::get_change(std::string_view doc,
-                                                              const hash256& hash) const {
+                                                              const public_key& author,
+                                                              std::uint64_t seq) const {
   return impl_->read([&](const lmdb::txn& t) -> std::optional<bytes> {
     require_doc(doc);
-    auto e = impl_->find_change(t, doc, hash);
-    if (!e) return std::nullopt;
-    return bytes(e->encoded);
+    auto c = impl_->load_chain_entry(t, doc, author, seq);
+    if (!c) return std::nullopt;
+    auto e = impl_->log_entry_at(t, doc, c->log_index);
+    if (e.hash != c->hash)
+      fail_corrupt("chain and log of doc '" + std::string(doc) + "' disagree");
+    return bytes(e.encoded);
   });
 }
 
-expected<bool, store_error> store::has_change(std::string_view doc, const hash256& hash) const {
+expected<bool, store_error> store::has_change(std::string_view doc, const public_key& author,
+                                              std::uint64_t seq, const hash256& hash) const {
   return impl_->read([&](const lmdb::txn& t) {
     require_doc(doc);
-    return impl_->db.changes.get(t, records::change_key(doc, hash).view()).has_value();
+    auto c = impl_->load_chain_entry(t, doc, author, seq);
+    return c && c->hash == hash;
   });
 }
 
@@ -430,7 +423,7 @@ expected<store_stats, store_error> store::stats() const {
     store_stats s;
     const auto& db = impl_->db;
     s.docs = db.docs.stat(t).ms_entries;
-    s.changes = db.changes.stat(t).ms_entries;
+    s.changes = db.chain.stat(t).ms_entries;  // one chain entry per stored change
     s.log_entries = db.log.stat(t).ms_entries;
     s.snapshots = db.snapshot.stat(t).ms_entries;
     s.peers = db.peers.stat(t).ms_entries;

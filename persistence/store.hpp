@@ -146,9 +146,17 @@ class store {
   expected<done, store_error> flush();
 
   // --- reads: any thread -------------------------------------------------
+  // Changes are found by their place in the author's chain: the store keeps
+  // no index by hash (the in-memory document has one), so that a commit
+  // writes no randomly placed key per change.
+  // The signed encoding of the change at (author, seq); nullopt if absent or
+  // compacted.
   expected<std::optional<bytes>, store_error> get_change(std::string_view doc,
-                                                         const hash256& hash) const;
-  expected<bool, store_error> has_change(std::string_view doc, const hash256& hash) const;
+                                                         const public_key& author,
+                                                         std::uint64_t seq) const;
+  // Whether the change at (author, seq) is stored and has this hash.
+  expected<bool, store_error> has_change(std::string_view doc, const public_key& author,
+                                         std::uint64_t seq, const hash256& hash) const;
   // The hash stored for (author, seq); nullopt if absent or compacted.
   expected<std::optional<hash256>, store_error> chain_hash(std::string_view doc,
                                                            const public_key& author,

@@ -20,7 +20,7 @@ struct store::impl {
   store_options opts;
   mutable lmdb::env env;  // mutable: a reader may adopt a map grown by another process
   struct databases {
-    lmdb::dbi meta, changes, chain, log, docs, frontier, horizon, snapshot, peers, trust, tokens;
+    lmdb::dbi meta, chain, log, docs, frontier, horizon, snapshot, peers, trust, tokens;
   } db;
 
   // Held shared by every transaction, exclusively by a map resize: LMDB may
@@ -59,9 +59,6 @@ struct store::impl {
   std::optional<records::chain_entry> load_chain_entry(const lmdb::txn& t, std::string_view doc,
                                                        const public_key& author,
                                                        std::uint64_t seq) const;
-  // The log entry of a change, found by its hash; nullopt if not stored.
-  std::optional<records::log_entry> find_change(const lmdb::txn& t, std::string_view doc,
-                                                const hash256& hash) const;
   // The log entry at `index`, which must exist (a chain entry named it).
   records::log_entry log_entry_at(const lmdb::txn& t, std::string_view doc,
                                   std::uint64_t index) const;

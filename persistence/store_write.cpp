@@ -88,6 +88,10 @@ class batch_writer {
     return seq < it->second.seq || it->second.hash == hash;
   }
 
+  // Per change: one log append and one chain insert, both at increasing keys
+  // (no key by hash: a random key would dirty a page of its own per change).
+  // A seq at or below the head is a duplicate if the chain holds the same
+  // hash there, a chain_conflict if another; above head+1 it is refused.
   void apply_item(const write_batch::change_item& c) {
     auto& d = doc(c.doc);
     if (c.encoded.empty()) refuse(store_errc::invalid_argument, "empty change encoding");
@@ -101,8 +105,6 @@ class batch_writer {
       std::memcpy(entry + records::log_entry_header, c.encoded.data(), c.encoded.size());
       s_.db.chain.put(t_, records::chain_key(c.doc, c.author, c.seq).view(),
                       records::encode_chain_entry({c.hash, index}).view());
-      s_.db.changes.put(t_, records::change_key(c.doc, c.hash).view(),
-                        records::encode_log_index(index).view());
       if (known != d.front.end()) known->second = chain_head{c.seq, c.hash};
       else d.front.emplace(c.author, chain_head{c.seq, c.hash});
       ++d.rec.change_count;
@@ -130,7 +132,6 @@ class batch_writer {
       auto k = records::chain_key(name, author, seq);
       auto e = s_.load_chain_entry(t_, name, author, seq);
       if (!e) fail_corrupt("chain entry missing above the horizon: " + describe(name, author, seq));
-      s_.db.changes.del(t_, records::change_key(name, e->hash).view());
       s_.db.log.del(t_, records::log_key(name, e->log_index).view());
       s_.db.chain.del(t_, k.view());
       --d.rec.change_count;

@@ -55,6 +55,8 @@ class write_batch {
   // Any meta entry except "format_version", which only the store writes.
   void put_meta(std::string key, bytes value);
 
+  // Room for `items` items, for a caller that knows the batch size.
+  void reserve(std::size_t items) { items_.reserve(items); }
   std::size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
   std::size_t change_count() const { return change_count_; }

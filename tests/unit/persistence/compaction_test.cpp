@@ -123,7 +123,8 @@ TEST_CASE("compaction drops exactly the changes at or below the horizon", "[pers
     CHECK(value_ok(fx.s->stats()).log_entries == 11);
     for (const auto& c : fx.log) {
       bool kept = c.seq > (c.author == fx.a.pk ? 5u : 4u);
-      CHECK(value_ok(fx.s->has_change("doc", c.hash)) == kept);
+      CHECK(value_ok(fx.s->has_change("doc", c.author, c.seq, c.hash)) == kept);
+      CHECK(value_ok(fx.s->get_change("doc", c.author, c.seq)).has_value() == kept);
       CHECK(value_ok(fx.s->chain_hash("doc", c.author, c.seq)).has_value() == kept);
     }
     CHECK(fx.replay() == fx.after(5, 4));  // the rest, in the original order

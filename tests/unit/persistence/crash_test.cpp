@@ -40,8 +40,8 @@ struct stream {
   std::size_t present(const store& s, std::size_t i) const {
     std::size_t n = 0;
     for (std::size_t k = i * per_doc; k < (i + 1) * per_doc; ++k) {
-      n += value_ok(s.has_change("crash-a", a[k].hash));
-      n += value_ok(s.has_change("crash-b", b[k].hash));
+      n += value_ok(s.has_change("crash-a", a[k].author, a[k].seq, a[k].hash));
+      n += value_ok(s.has_change("crash-b", b[k].author, b[k].seq, b[k].hash));
     }
     return n;
   }

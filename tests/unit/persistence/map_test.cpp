@@ -60,7 +60,7 @@ TEST_CASE("the map doubles as needed and everything survives reopen", "[persiste
   }));
   CHECK(replayed == changes.size());
   for (const auto& c : changes)
-    if (!value_ok(s->has_change("grow", c.hash))) FAIL("missing change seq " << c.seq);
+    if (!value_ok(s->has_change("grow", c.author, c.seq, c.hash))) FAIL("missing change seq " << c.seq);
 }
 
 TEST_CASE("one batch larger than the map is retried until it fits", "[persistence][map]") {
@@ -117,7 +117,7 @@ TEST_CASE("readers on other threads run while the writer grows the map", "[persi
     while (writing.load()) {
       auto count = s->change_count("shared");
       auto f = s->load_frontier("shared");
-      auto c = s->get_change("shared", changes[0].hash);
+      auto c = s->get_change("shared", changes[0].author, changes[0].seq);
       auto page = s->changes_since("shared", frontier{}, 4096);
       if (!count || !f || !c || !page || *c != std::optional<bytes>(first) || *count < last_count ||
           page->changes.empty() || page->changes[0] != first)
@@ -128,6 +128,9 @@ TEST_CASE("readers on other threads run while the writer grows the map", "[persi
     }
   };
   std::thread r1(reader), r2(reader);
+  // Commits are fast enough to finish before a reader thread is scheduled:
+  // start writing once the readers run.
+  while (reads.load() == 0) std::this_thread::yield();
   for (std::size_t i = 1; i < changes.size();) {
     write_batch w;
     for (std::size_t n = 0; n < 50 && i < changes.size(); ++n, ++i) w.add_change("shared", changes[i]);

@@ -21,7 +21,7 @@ TEST_CASE("doc keys are length-prefixed, so no doc's keys prefix another's", "[p
   CHECK(a.view() == std::string("\x01" "a", 2));
   CHECK(ab.view() == std::string("\x02" "ab", 3));
   CHECK(ab.view().substr(0, a.view().size()) != a.view());
-  CHECK(change_key("a", h('b')).view().substr(0, ab.view().size()) != ab.view());
+  CHECK(chain_key("a", h('b'), 1).view().substr(0, ab.view().size()) != ab.view());
   CHECK(parse_doc_key(doc_key("my.doc-1").view()) == std::optional<std::string>("my.doc-1"));
   CHECK_FALSE(parse_doc_key(std::string("\x03" "ab", 3)));
   CHECK_FALSE(parse_doc_key(""));

@@ -113,18 +113,22 @@ TEST_CASE("a batch stores changes, skips duplicates, maintains frontiers", "[per
   CHECK(value_ok(s->change_count("doc")) == 5);
   CHECK(value_ok(s->list_docs()) == std::vector<std::string>{"doc"});
 
-  CHECK(value_ok(s->get_change("doc", ca[2].hash)) == std::optional<bytes>(crdt::encode(ca[2])));
-  CHECK(value_ok(s->has_change("doc", cb[1].hash)));
-  CHECK_FALSE(value_ok(s->has_change("doc", ca[3].hash)));
-  CHECK_FALSE(value_ok(s->get_change("doc", ca[3].hash)).has_value());
-  CHECK_FALSE(value_ok(s->has_change("other", ca[0].hash)));  // per doc
+  CHECK(value_ok(s->get_change("doc", a.pk, 3)) == std::optional<bytes>(crdt::encode(ca[2])));
+  CHECK(value_ok(s->get_change("doc", b.pk, 2)) == std::optional<bytes>(crdt::encode(cb[1])));
+  CHECK(value_ok(s->has_change("doc", b.pk, 2, cb[1].hash)));
+  CHECK_FALSE(value_ok(s->has_change("doc", b.pk, 2, ca[1].hash)));  // another hash at that place
+  CHECK_FALSE(value_ok(s->has_change("doc", a.pk, 4, ca[3].hash)));
+  CHECK_FALSE(value_ok(s->get_change("doc", a.pk, 4)).has_value());
+  CHECK_FALSE(value_ok(s->get_change("doc", a.pk, 0)).has_value());
+  CHECK_FALSE(value_ok(s->has_change("other", a.pk, 1, ca[0].hash)));  // per doc
+  CHECK_FALSE(value_ok(s->get_change("other", a.pk, 1)).has_value());
   CHECK(value_ok(s->chain_hash("doc", a.pk, 2)) == std::optional<hash256>(ca[1].hash));
   CHECK_FALSE(value_ok(s->chain_hash("doc", a.pk, 4)).has_value());
   CHECK(value_ok(s->load_frontier("unknown")).empty());
   CHECK(value_ok(s->change_count("unknown")) == 0);
 
   // The stored bytes decode to the change, signature intact.
-  auto stored = value_ok(s->get_change("doc", ca[0].hash));
+  auto stored = value_ok(s->get_change("doc", a.pk, 1));
   auto decoded = crdt::decode(*stored);
   REQUIRE(decoded);
   CHECK(decoded->hash == ca[0].hash);
@@ -266,7 +270,8 @@ TEST_CASE("reads reject invalid doc names", "[persistence][store]") {
     auto f = s->load_frontier(bad);
     REQUIRE_FALSE(f);
     CHECK(f.error().code == store_errc::invalid_argument);
-    CHECK_FALSE(s->get_change(bad, hash256{}));
+    CHECK_FALSE(s->get_change(bad, public_key{}, 1));
+    CHECK_FALSE(s->has_change(bad, public_key{}, 1, hash256{}));
     CHECK_FALSE(s->changes_since(bad, frontier{}, 100));
   }
 }
