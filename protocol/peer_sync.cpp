@@ -82,14 +82,25 @@ void peer_sync::on_new_doc(const std::string& name, sync_output& out) {
 
 void peer_sync::serve(const std::string& name, sync_output& out) {
   auto& d = doc(name);
-  if (!d.subscribed) {  // before reading the delta: nothing committed meanwhile is missed
-    out.subscribe.push_back(name);
-    d.subscribed = true;
-  }
   d.serving = true;
   d.served = false;
   d.held.clear();  // the delta covers them
-  d.cursor = src_.open_delta(name, d.peer_known);
+  d.cursor.reset();
+  if (d.subscribed) {
+    d.cursor = src_.open_delta(name, d.peer_known);
+  } else if (!d.subscribing) {  // the delta is read once the subscription is in place
+    out.subscribe.push_back(name);
+    d.subscribing = true;
+  }
+}
+
+void peer_sync::on_subscribed(const std::string& name, sync_output& out) {
+  if (closed_) return;
+  auto& d = doc(name);
+  d.subscribed = true;
+  d.subscribing = false;
+  if (d.serving && !d.cursor) d.cursor = src_.open_delta(name, d.peer_known);
+  (void)out;
 }
 
 void peer_sync::send_changes(const std::string& name, const std::vector<bytes>& changes, sync_output& out) {
@@ -122,7 +133,7 @@ void peer_sync::maybe_go_live(const std::string& name, sync_output& out) {
 void peer_sync::pump(std::size_t max_bytes, sync_output& out) {
   std::size_t budget = max_bytes;
   for (auto& [name, d] : docs_) {
-    while (!closed_ && d.serving && budget > 0) {
+    while (!closed_ && d.serving && d.cursor && budget > 0) {
       auto page = d.cursor->next(std::min(budget, cfg_.max_batch_bytes));
       if (page.behind_horizon) {
         // Snapshot transfer to a peer behind the compaction horizon is not
@@ -214,6 +225,7 @@ void peer_sync::on_lagged(const std::string& name, clock::time_point now, sync_o
     return fail({errc::lagged, "the peer keeps falling behind the live stream"}, name, out);
   auto& d = doc(name);
   d.subscribed = false;  // the fan-out detached us
+  d.subscribing = false;
   serve(name, out);      // resume by delta from what the peer is known to have
 }
 

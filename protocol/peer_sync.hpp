@@ -6,8 +6,10 @@
 //  1. Each side sends `frontier{doc, F}` for every document the peer may read
 //     or write: it announces the document and asks for what it lacks.
 //  2. On the peer's frontier, if the peer may read the document, this side
-//     subscribes to the document's live changes first (so nothing committed
-//     meanwhile is missed), then sends every change the peer lacks in causal
+//     subscribes to the document's live changes, and only once the caller
+//     confirms the subscription (on_subscribed) reads the delta: a change
+//     committed before that is in the store, one committed after reaches the
+//     subscription, so none falls in between. It sends every change the peer lacks in causal
 //     order, in batch frames of at most max_batch_bytes, then `ready{doc}`.
 //     If the peer may not read it: `error{forbidden, doc}` (the connection
 //     stays up). A document first heard of this way is announced back when
@@ -101,6 +103,8 @@ class peer_sync {
   // The doc owner refused changes from this peer (bad signature, broken
   // chain, invalid op): the peer is faulty; close.
   void on_refused(const std::string& doc, const std::string& reason, sync_output& out);
+  // The fan-out subscription asked for in sync_output::subscribe is in place.
+  void on_subscribed(const std::string& doc, sync_output& out);
   // Committed changes from the fan-out; and the fan-out detaching us.
   void on_live(const std::string& doc, const std::vector<bytes>& changes, sync_output& out);
   void on_lagged(const std::string& doc, clock::time_point now, sync_output& out);
@@ -126,6 +130,7 @@ class peer_sync {
     bool serving = false;     // we owe the peer a delta
     bool served = false;      // our delta and ready are out
     bool subscribed = false;
+    bool subscribing = false;  // asked for, not confirmed yet
     frontier peer_known;
     std::unique_ptr<delta_cursor> cursor;
     std::deque<bytes> held;

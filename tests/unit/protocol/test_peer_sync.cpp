@@ -105,11 +105,17 @@ struct link {
 
   void handle(bool from_a, sync_output& out) {
     auto& node = from_a ? a : b;
-    for (auto& name : out.subscribe) node.subscribed.insert(name);
+    std::vector<std::string> subs = out.subscribe;
+    for (auto& name : subs) node.subscribed.insert(name);
     for (auto& f : out.frames) wire.push_back({from_a, std::move(f)});
     if (out.close) (from_a ? closed_a : closed_b) = out.close;
     for (auto& [name, cs] : out.apply) node.apply(name, std::move(cs), refused);
     out = {};
+    for (auto& name : subs) {  // the fan-out confirms at once here
+      sync_output more;
+      (from_a ? sa : sb).on_subscribed(name, more);
+      handle(from_a, more);
+    }
   }
   void start() {
     sync_output oa, ob;
@@ -276,6 +282,7 @@ TEST_CASE("lagged: resume by delta, disconnect only when it keeps lagging", "[pe
   l.sa.on_lagged("d", now, o);
   CHECK_FALSE(o.close);
   CHECK(o.subscribe == std::vector<std::string>{"d"});
+  CHECK(l.sa.delta_pending());  // waits for the subscription
   l.handle(true, o);
   l.run();
   CHECK(b.doc("d").read("/x") == json(20));
