@@ -1,0 +1,89 @@
+#include "net/http.hpp"
+
+#include <atomic>
+#include <cstdio>
+
+namespace starling::net {
+
+namespace {
+
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+          out += escaped;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+}  // namespace
+
+const std::string* http_request::header(std::string_view name) const {
+  for (const auto& h : headers)
+    if (equal_ignoring_case(h.name, name)) return &h.value;
+  return nullptr;
+}
+
+std::string_view http_request::path() const {
+  std::string_view t = target;
+  return t.substr(0, t.find('?'));
+}
+
+http_response json_error(unsigned status, std::string_view code, std::string_view message) {
+  http_response response;
+  response.status = status;
+  response.content_type = "application/json";
+  response.body = "{\"error\":{\"code\":";
+  append_json_string(response.body, code);
+  response.body += ",\"message\":";
+  append_json_string(response.body, message);
+  response.body += "}}";
+  return response;
+}
+
+struct http_reply::state {
+  explicit state(sink deliver) : deliver(std::move(deliver)) {}
+  ~state() {
+    // Every copy is gone and nobody answered: answer for the handler.
+    if (!answered.exchange(true) && deliver)
+      deliver(json_error(500, "unanswered", "the request handler did not answer"));
+  }
+  sink deliver;
+  std::atomic<bool> answered{false};
+};
+
+http_reply::http_reply(sink deliver) : state_(std::make_shared<state>(std::move(deliver))) {}
+
+void http_reply::operator()(http_response response) const {
+  if (!state_->answered.exchange(true) && state_->deliver) state_->deliver(std::move(response));
+}
+
+http_handler make_sync_http_handler(std::function<http_response(const http_request&)> answer) {
+  return [answer = std::move(answer)](http_request request, http_reply reply) {
+    reply(answer(request));
+  };
+}
+
+}  // namespace starling::net
