@@ -5,9 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <vector>
 
+#include "auth/trust.hpp"
 #include "crdt/document.hpp"
+#include "net/settings.hpp"
 #include "persistence/store.hpp"
 
 namespace starling::actors {
@@ -24,6 +27,16 @@ struct node_config {
 
   // Group commit: at most this many changes in one store transaction.
   std::size_t max_commit_changes = 100'000;
+
+  // Peers. The sync listener binds net.listen_address:listen_port (127.0.0.1
+  // and an ephemeral port by default) when `listen` is set; every URL in
+  // `peers` gets a dialer. `trusted` lists the keys accepted, with their
+  // permissions; `join_token` is presented when dialing (a new node).
+  bool listen = false;
+  net::settings net;
+  std::vector<std::string> peers;
+  std::vector<auth::trust_entry> trusted;
+  std::optional<std::string> join_token;
 
   // Supervision: a child that fails more often than this within the window
   // is not restarted again and the node stops (something is badly wrong).

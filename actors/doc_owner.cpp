@@ -151,8 +151,10 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
         return doc_status{self->state.doc, d.current_frontier(), d.change_count(), d.pending_count(),
                           d.forks().size(), 0, to_hex(d.digest())};
       },
-      [=](subscribe_atom a, subscriber_id id, const subscriber_actor& sub) {
+      [=](subscribe_atom a, subscriber_id id, const subscriber_actor& sub) -> bool {
+        // Publishing goes through this actor too, after it: ordered.
         self->send(self->state.fanout, a, id, sub);
+        return true;
       },
       [=](unsubscribe_atom a, subscriber_id id) { self->send(self->state.fanout, a, id); },
       [=](ack_atom a, subscriber_id id, std::uint64_t n, std::uint64_t bytes) {

@@ -27,7 +27,9 @@ using doc_owner_actor = caf::typed_actor<
     caf::replies_to<read_atom, std::string>::with<read_reply>,
     caf::replies_to<frontier_atom>::with<frontier>,
     caf::replies_to<status_atom>::with<doc_status>,
-    caf::reacts_to<subscribe_atom, subscriber_id, subscriber_actor>,
+    // Replies once the fan-out has the subscriber: every change committed
+    // after the reply reaches it.
+    caf::replies_to<subscribe_atom, subscriber_id, subscriber_actor>::with<bool>,
     caf::reacts_to<unsubscribe_atom, subscriber_id>,
     caf::reacts_to<ack_atom, subscriber_id, std::uint64_t, std::uint64_t>>;
 

@@ -4,6 +4,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <atomic>
@@ -50,6 +51,10 @@ node::~node() {
 }
 
 const std::string& node::id() const { return impl_->info.node_id; }
+
+std::uint16_t node::port() const { return impl_->info.port; }
+
+void node::add_peer(const std::string& url) { caf::anon_send(impl_->info.handle, dial_atom::value, url); }
 
 namespace {
 
@@ -108,7 +113,14 @@ expected<node::subscription, std::string> node::subscribe(const std::string& doc
         [=](lagged_atom, const std::string&) { me->quit(); },
     };
   });
-  self->send(o, subscribe_atom::value, id, sub);
+  // Once this returns, every change committed afterwards reaches cb.
+  std::string err;
+  self->request(o, request_timeout, subscribe_atom::value, id, sub)
+      .receive([](bool) {}, [&](const caf::error& e) { err = render(e); });
+  if (!err.empty()) {
+    self->send_exit(sub, caf::exit_reason::user_shutdown);
+    return make_unexpected(err);
+  }
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->subs[id] = {doc, sub};
   return id;

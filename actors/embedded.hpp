@@ -52,6 +52,10 @@ class node {
   node& operator=(const node&) = delete;
 
   const std::string& id() const;
+  // The sync listener's port (node_config::listen), 0 if not listening.
+  std::uint16_t port() const;
+  // Dials a peer (ws://host:port/v1/sync) and keeps reconnecting.
+  void add_peer(const std::string& url);
   std::chrono::milliseconds request_timeout{30'000};
 
   // One batch of mutations becomes one change; returns after it is durable.

@@ -11,6 +11,11 @@
 
 #include "actors/errors.hpp"
 #include "auth/identity.hpp"
+#include "net/listener.hpp"
+#include "net/runtime.hpp"
+
+#include <caf/send.hpp>
+#include <set>
 
 namespace starling::actors {
 
@@ -18,6 +23,11 @@ namespace {
 
 struct node_state {
   static inline const char* name = "node";
+  std::shared_ptr<net::runtime> rt;
+  std::shared_ptr<std::unique_ptr<net::listener>> listener;  // filled after spawn
+  std::shared_ptr<link_context> links_ctx;
+  std::set<caf::actor> links;
+  std::vector<dialer_actor> dialers;
   node_config cfg;
   std::shared_ptr<persistence::store> store;
   std::shared_ptr<auth::identity> id;
@@ -29,12 +39,29 @@ struct node_state {
 
 using self_ptr = node_actor::stateful_pointer<node_state>;
 
+void shutdown(self_ptr self, const caf::error& reason) {
+  auto& s = self->state;
+  for (auto& d : s.dialers) self->send(d, stop_atom::value);
+  for (auto& l : s.links) caf::anon_send(l, stop_atom::value);
+  if (s.listener && *s.listener) (*s.listener)->stop();
+  for (auto& [name, owner] : s.owners) self->send_exit(owner, reason);
+  self->send_exit(s.writer, reason);
+}
+
 node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::shared_ptr<persistence::store> store,
-                                        std::shared_ptr<auth::identity> id) {
+                                        std::shared_ptr<auth::identity> id, std::shared_ptr<net::runtime> rt,
+                                        std::shared_ptr<link_context> links_ctx,
+                                        std::shared_ptr<std::unique_ptr<net::listener>> listener) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.store = std::move(store);
   st.id = std::move(id);
+  st.rt = std::move(rt);
+  st.links_ctx = std::move(links_ctx);
+  st.listener = std::move(listener);
+  for (auto& url : st.cfg.peers)
+    st.dialers.push_back(spawn_dialer(self->system(), url, st.links_ctx, caf::actor_cast<doc_resolver>(self),
+                                      caf::actor_cast<caf::actor>(self), st.rt));
   st.writer = spawn_store_actor(self->system(), st.store, store_limits{st.cfg.max_commit_changes});
   self->monitor(st.writer);
   self->set_down_handler([=](const caf::down_msg& dm) {
@@ -43,6 +70,11 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
       self->quit(dm.reason ? dm.reason : make_error(errc::storage, "store writer stopped"));
       return;
     }
+    for (auto l = s.links.begin(); l != s.links.end(); ++l)
+      if (l->address() == dm.source) {
+        s.links.erase(l);
+        return;
+      }
     auto it = s.owner_names.find(dm.source);
     if (it == s.owner_names.end()) return;
     s.owners.erase(it->second);
@@ -56,8 +88,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
       self->quit(make_error(errc::storage, "document owners keep failing: " + render(dm.reason)));
   });
   self->set_exit_handler([=](const caf::exit_msg& em) {
-    for (auto& [name, owner] : self->state.owners) self->send_exit(owner, em.reason);
-    self->send_exit(self->state.writer, em.reason);
+    shutdown(self, em.reason);
     self->quit(em.reason);
   });
   return {
@@ -70,6 +101,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         self->monitor(owner);
         s.owners.emplace(name, owner);
         s.owner_names.emplace(owner.address(), name);
+        for (auto& l : s.links) caf::anon_send(l, doc_atom::value, name);  // sessions announce it
         return owner;
       },
       [=](docs_atom) -> caf::result<std::vector<std::string>> {
@@ -81,9 +113,17 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         std::sort(out.begin(), out.end());
         return out;
       },
+      [=](register_atom, const caf::actor& link) {
+        self->monitor(link);
+        self->state.links.insert(link);
+      },
+      [=](dial_atom, const std::string& url) {
+        auto& s = self->state;
+        s.dialers.push_back(spawn_dialer(self->system(), url, s.links_ctx, caf::actor_cast<doc_resolver>(self),
+                                         caf::actor_cast<caf::actor>(self), s.rt));
+      },
       [=](stop_atom) {
-        for (auto& [name, owner] : self->state.owners) self->send_exit(owner, caf::exit_reason::user_shutdown);
-        self->send_exit(self->state.writer, caf::exit_reason::user_shutdown);
+        shutdown(self, caf::exit_reason::user_shutdown);
         self->quit();
       },
   };
@@ -112,8 +152,42 @@ expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_c
   auto st = persistence::store::open(cfg.data_dir, cfg.store);
   if (!st) return make_unexpected(st.error().message);
   std::shared_ptr<persistence::store> store(std::move(*st));
-  auto handle = sys.spawn(node_behavior, cfg, store, id);
-  return node_info{handle, id->node_id()};
+
+  auto policy = std::make_unique<auth::static_trust_policy>();
+  for (auto& e : cfg.trusted) policy->trust(e);
+  auto ctx = std::make_shared<link_context>();
+  ctx->store = store;
+  ctx->id = id;
+  ctx->policy = std::make_shared<shared_policy>(std::move(policy));
+  ctx->cfg = cfg;
+  ctx->send_queue_limit = cfg.net.send_queue_limit;
+  auto rt = std::make_shared<net::runtime>(cfg.net);
+  rt->start();
+  // The listener's connection factory needs the node's handle: spawn the
+  // node first and give it the listener through a holder.
+  auto listener = std::make_shared<std::unique_ptr<net::listener>>();
+  std::uint16_t port = 0;
+  auto handle = sys.spawn(node_behavior, cfg, store, id, rt, ctx, listener);
+  if (cfg.listen) {
+    std::string error;
+    caf::actor_system* sysp = &sys;
+    node_actor node = handle;
+    *listener = net::listen(
+        *rt, cfg.net,
+        [sysp, ctx, node](const std::shared_ptr<net::ws_connection>&) -> std::shared_ptr<net::connection_handler> {
+          auto link = spawn_link(*sysp, ctx, caf::actor_cast<doc_resolver>(node), std::nullopt);
+          caf::anon_send(node, register_atom::value, caf::actor_cast<caf::actor>(link));
+          return make_bridge(link);
+        },
+        nullptr, &error);
+    if (!*listener) {
+      caf::anon_send(handle, stop_atom::value);
+      return make_unexpected("cannot listen on " + cfg.net.listen_address + ":" +
+                             std::to_string(cfg.net.listen_port) + ": " + error);
+    }
+    port = (*listener)->local_port();
+  }
+  return node_info{handle, id->node_id(), port};
 }
 
 }  // namespace starling::actors

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "actors/config.hpp"
+#include "actors/dialer.hpp"
 #include "actors/doc_owner.hpp"
+#include "actors/peer_link.hpp"
 #include "crdt/expected.hpp"
 
 namespace starling::actors {
@@ -20,11 +22,14 @@ namespace starling::actors {
 using node_actor = caf::typed_actor<
     caf::replies_to<doc_atom, std::string>::with<doc_owner_actor>,
     caf::replies_to<docs_atom>::with<std::vector<std::string>>,
+    caf::reacts_to<register_atom, caf::actor>,  // a link, told about new documents
+    caf::reacts_to<dial_atom, std::string>,     // add a peer URL
     caf::reacts_to<stop_atom>>;
 
 struct node_info {
   node_actor handle;
-  std::string node_id;  // lowercase hex public key
+  std::string node_id;     // lowercase hex public key
+  std::uint16_t port = 0;  // the sync listener's port, 0 if not listening
 };
 
 // Opens the data directory (creating it, the store and the node key if

@@ -1,0 +1,53 @@
+// The dialer: one per configured peer URL. It connects, runs a link over
+// the connection, and when the link ends (or the connection fails) dials
+// again after an exponential backoff with full jitter: a random delay in
+// [0, min(max_backoff, base * 2^failures)], 1 s doubling to 30 s by
+// default. A link that authenticated resets the backoff. Each failure is
+// logged as WARN, from the 10th consecutive one as ERROR.
+#pragma once
+
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "actors/peer_link.hpp"
+
+namespace starling::net {
+class runtime;
+}
+
+namespace starling::actors {
+
+using dial_atom = caf::atom_constant<caf::atom("dial")>;
+using failed_atom = caf::atom_constant<caf::atom("failed")>;
+
+struct dialer_status {
+  std::string url;
+  std::string state;  // "connecting", "connected", "waiting"
+  std::uint64_t attempts = 0;
+  std::uint64_t consecutive_failures = 0;
+  std::string last_error;
+  std::chrono::milliseconds next_retry_in{0};
+};
+
+using dialer_actor = caf::typed_actor<caf::reacts_to<dial_atom>,
+                                      caf::reacts_to<failed_atom, std::string>,
+                                      caf::reacts_to<stop_atom>,
+                                      caf::replies_to<status_atom>::with<dialer_status>>;
+
+struct dialer_settings {
+  std::chrono::milliseconds base_backoff{1000};
+  std::chrono::milliseconds max_backoff{30'000};
+  int error_after = 10;  // consecutive failures before logging at ERROR
+};
+
+dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_ptr<link_context> ctx,
+                          doc_resolver node, caf::actor registry, std::shared_ptr<net::runtime> rt,
+                          dialer_settings settings = {});
+
+}  // namespace starling::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::dialer_status)

@@ -1,0 +1,392 @@
+#include "actors/peer_link.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <iostream>
+#include <map>
+
+#include "actors/errors.hpp"
+#include "auth/channel.hpp"
+#include "net/connection.hpp"
+#include "protocol/handshake.hpp"
+#include "protocol/peer_sync.hpp"
+
+namespace starling::actors {
+
+namespace {
+
+class bridge final : public net::connection_handler {
+ public:
+  explicit bridge(link_actor target) : target_(std::move(target)) {}
+  void on_open(const connection_ptr& c) override { caf::anon_send(target_, opened_atom::value, c); }
+  void on_frame(const connection_ptr&, bool binary, std::string data) override {
+    caf::anon_send(target_, frame_atom::value, binary, std::move(data));
+  }
+  void on_closed(const connection_ptr&, const net::close_info& info) override {
+    caf::anon_send(target_, closed_atom::value, info.code, info.reason.empty() ? info.error : info.reason);
+  }
+
+ private:
+  link_actor target_;
+};
+
+// A delta read page by page from the store (read transactions: any thread).
+class store_cursor final : public protocol::delta_cursor {
+ public:
+  store_cursor(std::shared_ptr<persistence::store> st, std::string doc, frontier theirs)
+      : st_(std::move(st)), doc_(std::move(doc)), theirs_(std::move(theirs)) {}
+  page next(std::size_t max_bytes) override {
+    auto p = next_ ? st_->changes_since(doc_, *next_, max_bytes) : st_->changes_since(doc_, theirs_, max_bytes);
+    if (!p) return page{};  // a read failure ends the delta; the peer catches up on reconnect
+    next_ = p->next;
+    return page{std::move(p->changes), p->next.has_value(), p->behind_horizon};
+  }
+
+ private:
+  std::shared_ptr<persistence::store> st_;
+  std::string doc_;
+  frontier theirs_;
+  std::optional<persistence::continuation> next_;
+};
+
+// What the session may do for this peer, from the handshake's decision.
+class session_source final : public protocol::sync_source {
+ public:
+  session_source(std::shared_ptr<persistence::store> st, auth::permissions perm, std::vector<std::string> patterns)
+      : st_(std::move(st)), perm_(perm), patterns_(std::move(patterns)) {}
+  bool peer_may_read(const std::string& doc) const override {
+    return perm_.has(auth::permission::read) && auth::matches_any(patterns_, doc);
+  }
+  bool peer_may_write(const std::string& doc) const override {
+    return perm_.has(auth::permission::write) && auth::matches_any(patterns_, doc);
+  }
+  frontier our_frontier(const std::string& doc) override {
+    auto f = st_->load_frontier(doc);
+    return f ? *f : frontier{};
+  }
+  std::unique_ptr<protocol::delta_cursor> open_delta(const std::string& doc, const frontier& theirs) override {
+    return std::make_unique<store_cursor>(st_, doc, theirs);
+  }
+
+ private:
+  std::shared_ptr<persistence::store> st_;
+  auth::permissions perm_;
+  std::vector<std::string> patterns_;
+};
+
+struct link_state {
+  static inline const char* name = "peer_link";
+  std::shared_ptr<link_context> ctx;
+  doc_resolver node;
+  connection_ptr conn;
+  std::optional<protocol::handshake> hs;
+  // Session phase.
+  std::optional<auth::sealed_channel> channel;
+  std::unique_ptr<session_source> source;
+  std::unique_ptr<protocol::peer_sync> sync;
+  public_key peer;
+  subscriber_id id = 0;
+  std::map<std::string, doc_owner_actor> owners;
+  // Per document: batches waiting for the owner (one apply in flight each,
+  // so a peer's changes are applied in the order it sent them).
+  std::map<std::string, std::deque<std::vector<crdt::change>>> to_apply;
+  std::map<std::string, bool> applying;
+  std::map<std::string, bool> resolving;
+  bool pump_scheduled = false;
+  bool closing = false;
+  // Documents the node opened before the session started: announced at start.
+  std::vector<std::string> early_docs;
+};
+
+using self_ptr = link_actor::stateful_pointer<link_state>;
+
+std::atomic<subscriber_id> next_link_id{1};
+
+// One line per event, written with one call so that threads do not interleave.
+void log(self_ptr self, const std::string& level, const std::string& msg) {
+  std::string line = level + " peer_link peer=" +
+                     (self->state.sync ? short_id(self->state.peer) : std::string("--------")) + " " + msg + "\n";
+  std::cerr << line << std::flush;
+}
+
+void close_with(self_ptr self, std::uint16_t code, const std::string& reason) {
+  auto& s = self->state;
+  if (s.closing) return;
+  s.closing = true;
+  if (s.conn) s.conn->close(code, reason);
+}
+
+void send_frame(self_ptr self, bool binary, const std::string& data) {
+  auto& s = self->state;
+  if (!s.conn) return;
+  if (s.channel) {
+    auto sealed = s.channel->seal(data, binary ? auth::frame_kind::binary : auth::frame_kind::text);
+    s.conn->send(std::move(sealed), true);
+  } else {
+    s.conn->send(data, binary);
+  }
+}
+
+void apply_next(self_ptr self, const std::string& doc);
+void process(self_ptr self, protocol::sync_output& out);
+
+void with_owner(self_ptr self, const std::string& doc, std::function<void(const doc_owner_actor&)> f) {
+  auto& s = self->state;
+  auto it = s.owners.find(doc);
+  if (it != s.owners.end()) return f(it->second);
+  self->request(s.node, caf::infinite, doc_atom::value, doc)
+      .then([=](const doc_owner_actor& owner) {
+              self->state.owners[doc] = owner;
+              f(owner);
+            },
+            [=](const caf::error& e) { log(self, "WARN", "no owner for " + doc + ": " + render(e)); });
+}
+
+void apply_next(self_ptr self, const std::string& doc) {
+  auto& s = self->state;
+  auto& q = s.to_apply[doc];
+  if (s.applying[doc] || q.empty()) return;
+  s.applying[doc] = true;
+  auto batch = std::move(q.front());
+  q.pop_front();
+  with_owner(self, doc, [=](const doc_owner_actor& owner) mutable {
+    self->request(owner, caf::infinite, apply_atom::value, remote_batch{std::move(batch), self->state.id})
+        .then(
+            [=](const apply_ack& ack) {
+              self->state.applying[doc] = false;
+              if (ack.refused > 0 && ack.first_refusal.rfind("pending_full", 0) != 0 &&
+                  ack.first_refusal.rfind("chain_gap", 0) != 0) {
+                protocol::sync_output out;
+                self->state.sync->on_refused(doc, ack.first_refusal, out);
+                process(self, out);
+                return;
+              }
+              apply_next(self, doc);
+            },
+            [=](const caf::error& e) {
+              self->state.applying[doc] = false;
+              log(self, "WARN", "apply to " + doc + " failed: " + render(e));
+              close_with(self, 4500, "internal");
+            });
+  });
+}
+
+void schedule_pump(self_ptr self) {
+  auto& s = self->state;
+  if (s.pump_scheduled || !s.sync || !s.sync->delta_pending()) return;
+  s.pump_scheduled = true;
+  self->delayed_send(self, std::chrono::milliseconds(5), pump_atom::value);
+}
+
+void pump(self_ptr self) {
+  auto& s = self->state;
+  if (!s.sync || !s.conn) return;
+  std::size_t room = s.ctx->send_queue_limit / 2;
+  std::size_t queued = s.conn->queued_bytes();
+  if (queued < room) {
+    protocol::sync_output out;
+    s.sync->pump(room - queued, out);
+    process(self, out);
+  }
+  schedule_pump(self);
+}
+
+void process(self_ptr self, protocol::sync_output& out) {
+  auto& s = self->state;
+  for (auto& f : out.frames) send_frame(self, f.binary, f.data);
+  for (auto& doc : out.subscribe)
+    with_owner(self, doc, [=](const doc_owner_actor& owner) {
+      self->request(owner, caf::infinite, subscribe_atom::value, self->state.id,
+                    caf::actor_cast<subscriber_actor>(self))
+          .then([=](bool) {
+            protocol::sync_output more;
+            self->state.sync->on_subscribed(doc, more);
+            process(self, more);
+            pump(self);
+          });
+    });
+  for (auto& doc : out.unsubscribe)
+    with_owner(self, doc, [=](const doc_owner_actor& owner) { self->send(owner, unsubscribe_atom::value, self->state.id); });
+  for (auto& [doc, changes] : out.apply) {
+    s.to_apply[doc].push_back(std::move(changes));
+    apply_next(self, doc);
+  }
+  if (out.close) {
+    log(self, "WARN", std::string("closing: ") + protocol::to_string(out.close->code) + ": " + out.close->message);
+    close_with(self, protocol::close_code(out.close->code), protocol::to_string(out.close->code));
+  }
+  out = {};
+}
+
+void start_session(self_ptr self) {
+  auto& s = self->state;
+  const auto& r = s.hs->result();
+  s.peer = r.peer_id;
+  if (r.token_used && !s.ctx->policy->consume_token(*r.token_used, r.peer_id)) {
+    send_frame(self, false, protocol::encode(protocol::error_frame{protocol::errc::token_invalid, "token already used", {}}));
+    close_with(self, protocol::close_code(protocol::errc::token_invalid), "token_invalid");
+    return;
+  }
+  auto [channel, header] = auth::sealed_channel::start(r.keys);
+  s.channel.emplace(std::move(channel));
+  s.conn->send(header, true);  // the first frame after auth, unsealed
+  s.source = std::make_unique<session_source>(s.ctx->store, r.perm, r.doc_patterns);
+  s.sync = std::make_unique<protocol::peer_sync>(*s.source);
+  log(self, "INFO", "authenticated, protocol v" + std::to_string(r.version));
+  // Every document the node has, stored or open (a document opened but not
+  // yet committed is not in the store's list).
+  self->request(s.node, caf::infinite, docs_atom::value)
+      .then(
+          [=](std::vector<std::string> docs) {
+            auto& st = self->state;
+            for (auto& d : st.early_docs)
+              if (std::find(docs.begin(), docs.end(), d) == docs.end()) docs.push_back(d);
+            st.early_docs.clear();
+            protocol::sync_output out;
+            st.sync->start(docs, out);
+            process(self, out);
+            pump(self);
+          },
+          [=](const caf::error& e) {
+            log(self, "WARN", "cannot list documents: " + render(e));
+            close_with(self, 4500, "internal");
+          });
+}
+
+void on_session_frame(self_ptr self, bool binary, std::string& data) {
+  auto& s = self->state;
+  if (!binary) {  // only the peer's refusal of our auth can come unsealed now
+    auto f = protocol::decode_control(data);
+    std::string why = f && std::holds_alternative<protocol::error_frame>(*f)
+                          ? std::get<protocol::error_frame>(*f).reason
+                          : "unsealed frame after authentication";
+    log(self, "WARN", "peer refused: " + why);
+    close_with(self, 4401, "auth_failed");
+    return;
+  }
+  if (!s.channel->has_header()) {
+    if (!s.channel->accept_header(data)) close_with(self, 4000, "malformed");
+    return;
+  }
+  auto opened = s.channel->open(data);
+  if (!opened) {
+    close_with(self, 4000, "malformed");
+    return;
+  }
+  protocol::sync_output out;
+  if (opened->kind == auth::frame_kind::text) s.sync->on_text(opened->plaintext, out);
+  else s.sync->on_binary(opened->plaintext, out);
+  process(self, out);
+  pump(self);
+}
+
+link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_context> ctx, doc_resolver node,
+                                        std::optional<std::string> join_token) {
+  auto& s = self->state;
+  s.ctx = std::move(ctx);
+  s.node = std::move(node);
+  s.id = next_link_id++;
+  protocol::handshake_config hc;
+  hc.join_token = std::move(join_token);
+  s.hs.emplace(*s.ctx->id, hc, *s.ctx->policy);
+  return {
+      [=](opened_atom, const connection_ptr& conn) {
+        auto& s = self->state;
+        s.conn = conn;
+        auto st = s.hs->start();
+        for (auto& f : st.frames) conn->send(f, false);
+        self->delayed_send(self, s.hs->config().timeout, timeout_atom::value);
+      },
+      [=](frame_atom, bool binary, std::string& data) {
+        auto& s = self->state;
+        if (s.sync) return on_session_frame(self, binary, data);
+        auto st = binary ? s.hs->on_binary() : s.hs->on_frame(data);
+        for (auto& f : st.frames) s.conn->send(f, false);
+        if (st.failure) {
+          log(self, "WARN", std::string("handshake failed: ") + protocol::to_string(st.failure->code) + ": " +
+                                st.failure->reason);
+          close_with(self, st.close_code ? *st.close_code : 4401, protocol::to_string(st.failure->code));
+          return;
+        }
+        if (st.state == protocol::handshake_state::done) start_session(self);
+      },
+      [=](timeout_atom) {
+        auto& s = self->state;
+        if (s.sync || !s.hs) return;
+        auto st = s.hs->on_timeout();
+        if (!st.failure) return;
+        for (auto& f : st.frames) s.conn->send(f, false);
+        close_with(self, st.close_code ? *st.close_code : 4408, "timeout");
+      },
+      [=](pump_atom) {
+        self->state.pump_scheduled = false;
+        pump(self);
+      },
+      [=](live_atom, const change_set_ptr& set) {
+        auto& s = self->state;
+        if (!s.sync) return;
+        protocol::sync_output out;
+        s.sync->on_live(set->doc, set->changes, out);
+        bool lagging = false;
+        for (auto& f : out.frames)
+          if (f.binary && s.conn->queued_bytes() + f.data.size() > s.ctx->send_queue_limit) lagging = true;
+        if (lagging) {  // the connection cannot take it: resume by delta later
+          protocol::sync_output again;
+          s.sync->on_lagged(set->doc, protocol::peer_sync::clock::now(), again);
+          process(self, again);
+          pump(self);
+          return;
+        }
+        process(self, out);
+        with_owner(self, set->doc, [=](const doc_owner_actor& owner) {
+          self->send(owner, ack_atom::value, self->state.id, static_cast<std::uint64_t>(set->changes.size()),
+                     static_cast<std::uint64_t>(set->total_bytes));
+        });
+      },
+      [=](lagged_atom, const std::string& doc) {
+        auto& s = self->state;
+        if (!s.sync) return;
+        log(self, "WARN", "lagged on " + doc + ": resuming by delta");
+        protocol::sync_output out;
+        s.sync->on_lagged(doc, protocol::peer_sync::clock::now(), out);
+        process(self, out);
+        pump(self);
+      },
+      [=](doc_atom, const std::string& doc) {
+        auto& s = self->state;
+        if (!s.sync) return s.early_docs.push_back(doc);
+        protocol::sync_output out;
+        s.sync->on_new_doc(doc, out);
+        process(self, out);
+      },
+      [=](closed_atom, std::uint16_t code, const std::string& reason) {
+        log(self, "INFO", "closed " + std::to_string(code) + " " + reason);
+        for (auto& [doc, owner] : self->state.owners) self->send(owner, unsubscribe_atom::value, self->state.id);
+        self->quit();
+      },
+      [=](stop_atom) {
+        if (!self->state.conn) return self->quit();  // still dialing: nothing to close
+        close_with(self, 1001, "node stopping");
+        // If the close handshake never completes, do not hold up shutdown.
+        self->delayed_send(self, std::chrono::seconds(2), closed_atom::value, std::uint16_t{1006}, std::string("close timed out"));
+      },
+  };
+}
+
+}  // namespace
+
+std::shared_ptr<net::connection_handler> make_bridge(const link_actor& target) {
+  return std::make_shared<bridge>(target);
+}
+
+link_actor spawn_link(caf::actor_system& sys, std::shared_ptr<link_context> ctx, doc_resolver node,
+                      std::optional<std::string> join_token) {
+  return sys.spawn(link_behavior, std::move(ctx), std::move(node), std::move(join_token));
+}
+
+}  // namespace starling::actors
