@@ -7,32 +7,16 @@
 #include <thread>
 
 #include "actors/embedded.hpp"
+#include "support.hpp"
 #include "auth/identity.hpp"
 
 using namespace starling;
+using starling::test::eventually;
+using starling::test::temp_dir;
 using crdt::mutation;
 using nlohmann::json;
 
 namespace {
-
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/starling-cluster-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
-
-template <class Pred>
-bool eventually(Pred p, std::chrono::seconds limit = std::chrono::seconds(20)) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (p()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return p();
-}
 
 // A node directory with a key made up front, so that peers can trust it.
 struct member {

@@ -11,21 +11,15 @@
 #include <thread>
 
 #include "actors/embedded.hpp"
+#include "support.hpp"
 
 using namespace starling;
+using starling::test::eventually;
+using starling::test::temp_dir;
 using crdt::mutation;
 using nlohmann::json;
 
 namespace {
-
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/starling-node-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
 
 actors::node_config config_for(const std::string& dir) {
   actors::node_config cfg;
@@ -35,17 +29,6 @@ actors::node_config config_for(const std::string& dir) {
 }
 
 mutation set(std::string p, json v) { return {mutation::kind::set, std::move(p), std::move(v)}; }
-
-// Waits for a condition with a deadline instead of sleeping.
-template <class Pred>
-bool eventually(Pred p, std::chrono::seconds limit = std::chrono::seconds(10)) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (p()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return p();
-}
 
 }  // namespace
 

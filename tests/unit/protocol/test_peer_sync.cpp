@@ -127,17 +127,19 @@ struct link {
     handle(true, oa);
     handle(false, ob);
   }
+  // Delivers the oldest frame on the wire to its side.
+  void deliver_one() {
+    auto [to_b, f] = std::move(wire.front());
+    wire.pop_front();
+    auto& s = to_b ? sb : sa;
+    sync_output o;
+    if (f.binary) s.on_binary(f.data, o);
+    else s.on_text(f.data, o);
+    handle(!to_b, o);
+  }
   // Delivers the frames queued now, without pumping deltas.
   void deliver_queued() {
-    for (std::size_t n = wire.size(); n > 0; --n) {
-      auto [to_b, f] = std::move(wire.front());
-      wire.pop_front();
-      auto& s = to_b ? sb : sa;
-      sync_output o;
-      if (f.binary) s.on_binary(f.data, o);
-      else s.on_text(f.data, o);
-      handle(!to_b, o);
-    }
+    for (std::size_t n = wire.size(); n > 0; --n) deliver_one();
   }
   // Delivers frames and pumps deltas until nothing moves.
   void run(std::size_t pump_bytes = 1 << 20) {
@@ -148,13 +150,7 @@ struct link {
       handle(true, oa);
       handle(false, ob);
       if (wire.empty()) return;
-      auto [to_b, f] = std::move(wire.front());
-      wire.pop_front();
-      auto& s = to_b ? sb : sa;
-      sync_output o;
-      if (f.binary) s.on_binary(f.data, o);
-      else s.on_text(f.data, o);
-      handle(!to_b, o);
+      deliver_one();
     }
     FAIL("link did not settle");
   }
