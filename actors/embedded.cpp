@@ -161,6 +161,18 @@ expected<node_status, std::string> node::status() {
             [&](const caf::error& e) { err = render(e); });
     if (!err.empty()) return make_unexpected(err);
   }
+  std::vector<caf::actor> links;
+  self->request(impl_->info.handle, request_timeout, peers_atom::value)
+      .receive([&](const std::vector<caf::actor>& l) { links = l; }, [&](const caf::error& e) { err = render(e); });
+  if (!err.empty()) return make_unexpected(err);
+  for (auto& l : links)
+    self->request(l, request_timeout, status_atom::value)
+        .receive(
+            [&](const peer_info& p) {
+              out.peers.push_back(
+                  peer_status{p.peer_id, p.state, p.changes_sent, p.changes_received, p.bytes_in, p.bytes_out});
+            },
+            [&](const caf::error&) {});  // a link that just ended
   return out;
 }
 

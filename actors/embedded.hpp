@@ -34,9 +34,16 @@ struct document_info {
   std::string digest;  // hex
 };
 
+struct peer_status {
+  std::string peer_id;  // hex; empty while the handshake runs
+  std::string state;    // handshake, syncing, live, closing
+  std::uint64_t changes_sent = 0, changes_received = 0, bytes_in = 0, bytes_out = 0;
+};
+
 struct node_status {
   std::string node_id;
   std::vector<document_info> documents;
+  std::vector<peer_status> peers;
 };
 
 class node {

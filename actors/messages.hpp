@@ -40,6 +40,7 @@ using docs_atom = caf::atom_constant<caf::atom("docs")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using peers_atom = caf::atom_constant<caf::atom("peers")>;
 
 // -- payloads -------------------------------------------------------------
 using subscriber_id = std::uint64_t;  // 0: a local writer, never a subscriber
@@ -89,8 +90,20 @@ struct doc_status {
   std::string digest;  // hex
 };
 
+// One peer connection, as its link sees it.
+struct peer_info {
+  std::string peer_id;   // hex; empty before authentication
+  std::string state;     // "handshake", "syncing", "live", "closing"
+  std::uint64_t changes_sent = 0;
+  std::uint64_t changes_received = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+};
+
 }  // namespace starling::actors
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::peer_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<caf::actor>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_ack)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::remote_batch)

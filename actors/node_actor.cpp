@@ -122,6 +122,9 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         s.dialers.push_back(spawn_dialer(self->system(), url, s.links_ctx, caf::actor_cast<doc_resolver>(self),
                                          caf::actor_cast<caf::actor>(self), s.rt));
       },
+      [=](peers_atom) -> std::vector<caf::actor> {
+        return {self->state.links.begin(), self->state.links.end()};
+      },
       [=](stop_atom) {
         shutdown(self, caf::exit_reason::user_shutdown);
         self->quit();

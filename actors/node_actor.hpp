@@ -24,6 +24,7 @@ using node_actor = caf::typed_actor<
     caf::replies_to<docs_atom>::with<std::vector<std::string>>,
     caf::reacts_to<register_atom, caf::actor>,  // a link, told about new documents
     caf::reacts_to<dial_atom, std::string>,     // add a peer URL
+    caf::replies_to<peers_atom>::with<std::vector<caf::actor>>,  // the live links
     caf::reacts_to<stop_atom>>;
 
 struct node_info {

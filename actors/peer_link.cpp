@@ -369,6 +369,23 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         for (auto& [doc, owner] : self->state.owners) self->send(owner, unsubscribe_atom::value, self->state.id);
         self->quit();
       },
+      [=](status_atom) -> peer_info {
+        auto& s = self->state;
+        peer_info p;
+        if (s.sync) {
+          p.peer_id = to_hex(s.peer);
+          p.state = s.closing ? "closing" : s.sync->delta_pending() ? "syncing" : "live";
+          p.changes_sent = s.sync->counters().changes_sent;
+          p.changes_received = s.sync->counters().changes_received;
+        } else {
+          p.state = s.closing ? "closing" : "handshake";
+        }
+        if (s.conn) {
+          p.bytes_in = s.conn->bytes_in();
+          p.bytes_out = s.conn->bytes_out();
+        }
+        return p;
+      },
       [=](stop_atom) {
         if (!self->state.conn) return self->quit();  // still dialing: nothing to close
         close_with(self, 1001, "node stopping");

@@ -53,6 +53,7 @@ using link_actor = subscriber_actor::extend<
     caf::reacts_to<timeout_atom>,
     caf::reacts_to<pump_atom>,
     caf::reacts_to<doc_atom, std::string>,
+    caf::replies_to<status_atom>::with<peer_info>,
     caf::reacts_to<stop_atom>>;
 
 // The trust policy shared by every connection of a node (the in-memory one
