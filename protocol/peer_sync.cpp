@@ -69,8 +69,11 @@ void peer_sync::announce(const std::string& name, sync_output& out) {
 }
 
 void peer_sync::start(const std::vector<std::string>& our_docs, sync_output& out) {
+  // A document may already be announced: the peer's frontier can arrive
+  // before the caller has listed our documents. Announcing it twice would
+  // make the peer send its delta twice.
   for (auto& name : our_docs)
-    if (!closed_ && src_.peer_may_write(name)) announce(name, out);
+    if (!closed_ && src_.peer_may_write(name) && !doc(name).announced) announce(name, out);
 }
 
 void peer_sync::on_new_doc(const std::string& name, sync_output& out) {

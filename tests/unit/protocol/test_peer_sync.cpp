@@ -290,3 +290,21 @@ TEST_CASE("lagged: resume by delta, disconnect only when it keeps lagging", "[pe
   REQUIRE(o3.close);
   CHECK(o3.close->code == errc::lagged);
 }
+
+TEST_CASE("a document announced in reply before start is not announced again", "[peer_sync]") {
+  test_node a(1), b(2);
+  a.write("d", {set("/x", 1)}, 1000);
+  b.write("d", {set("/y", 1)}, 1000);
+  peer_sync sa(a), sb(b);
+  // a's frontier reaches b before b's own start() ran.
+  sync_output oa, ob;
+  sa.start({"d"}, oa);
+  REQUIRE(oa.frames.size() == 1);
+  sb.on_text(oa.frames[0].data, ob);  // b serves and announces d in reply
+  std::size_t frontiers = 0;
+  for (auto& f : ob.frames) frontiers += !f.binary && f.data.find("\"frontier\"") != std::string::npos;
+  CHECK(frontiers == 1);
+  sync_output ob2;
+  sb.start({"d"}, ob2);  // the listing arrives: d is announced already
+  CHECK(ob2.frames.empty());
+}
