@@ -12,8 +12,20 @@
 #include "crdt/document.hpp"
 #include "net/settings.hpp"
 #include "persistence/store.hpp"
+#include "protocol/peer_sync.hpp"
 
 namespace starling::actors {
+
+// The dialer's reconnect schedule: a random delay in
+// [0, min(max_backoff, base_backoff * 2^(failures-1))] (full jitter).
+struct dialer_settings {
+  std::chrono::milliseconds base_backoff{1000};
+  std::chrono::milliseconds max_backoff{30'000};
+  int error_after = 10;  // consecutive failures before logging at ERROR
+  // A link that stayed up this long was a good connection: the backoff
+  // starts over after it ends.
+  std::chrono::milliseconds good_connection{10'000};
+};
 
 struct node_config {
   std::string data_dir;  // required: the LMDB environment and the key file live here
@@ -37,6 +49,11 @@ struct node_config {
   std::vector<std::string> peers;
   std::vector<auth::trust_entry> trusted;
   std::optional<std::string> join_token;
+  dialer_settings dialer;
+  // Time a new connection has to complete the hello/auth handshake.
+  std::chrono::milliseconds auth_timeout{10'000};
+  // Per-session sync: batch size, catch-up hold-back, lag tolerance.
+  protocol::peer_sync_config sync;
 
   // Supervision: a child that fails more often than this within the window
   // is not restarted again and the node stops (something is badly wrong).

@@ -71,7 +71,7 @@ dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_p
       if (dm.source != st.link.address()) return;
       st.link = nullptr;
       // A link that lasted was a good connection: start the backoff over.
-      if (std::chrono::steady_clock::now() - st.link_started > std::chrono::seconds(10))
+      if (std::chrono::steady_clock::now() - st.link_started > st.settings.good_connection)
         st.status.consecutive_failures = 0;
       retry_later(self, st.status.last_error.empty() ? "link ended" : st.status.last_error);
       st.status.last_error.clear();

@@ -38,12 +38,6 @@ using dialer_actor = caf::typed_actor<caf::reacts_to<dial_atom>,
                                       caf::reacts_to<stop_atom>,
                                       caf::replies_to<status_atom>::with<dialer_status>>;
 
-struct dialer_settings {
-  std::chrono::milliseconds base_backoff{1000};
-  std::chrono::milliseconds max_backoff{30'000};
-  int error_after = 10;  // consecutive failures before logging at ERROR
-};
-
 dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_ptr<link_context> ctx,
                           doc_resolver node, caf::actor registry, std::shared_ptr<net::runtime> rt,
                           dialer_settings settings = {});

@@ -61,7 +61,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
   st.listener = std::move(listener);
   for (auto& url : st.cfg.peers)
     st.dialers.push_back(spawn_dialer(self->system(), url, st.links_ctx, caf::actor_cast<doc_resolver>(self),
-                                      caf::actor_cast<caf::actor>(self), st.rt));
+                                      caf::actor_cast<caf::actor>(self), st.rt, st.cfg.dialer));
   st.writer = spawn_store_actor(self->system(), st.store, store_limits{st.cfg.max_commit_changes});
   self->monitor(st.writer);
   self->set_down_handler([=](const caf::down_msg& dm) {
@@ -120,7 +120,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
       [=](dial_atom, const std::string& url) {
         auto& s = self->state;
         s.dialers.push_back(spawn_dialer(self->system(), url, s.links_ctx, caf::actor_cast<doc_resolver>(self),
-                                         caf::actor_cast<caf::actor>(self), s.rt));
+                                         caf::actor_cast<caf::actor>(self), s.rt, s.cfg.dialer));
       },
       [=](peers_atom) -> std::vector<caf::actor> {
         return {self->state.links.begin(), self->state.links.end()};

@@ -236,7 +236,7 @@ void start_session(self_ptr self) {
   s.channel.emplace(std::move(channel));
   s.conn->send(header, true);  // the first frame after auth, unsealed
   s.source = std::make_unique<session_source>(s.ctx->store, r.perm, r.doc_patterns);
-  s.sync = std::make_unique<protocol::peer_sync>(*s.source);
+  s.sync = std::make_unique<protocol::peer_sync>(*s.source, s.ctx->cfg.sync);
   log(self, "INFO", "authenticated, protocol v" + std::to_string(r.version));
   // Every document the node has, stored or open (a document opened but not
   // yet committed is not in the store's list).
@@ -293,6 +293,7 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
   s.id = next_link_id++;
   protocol::handshake_config hc;
   hc.join_token = std::move(join_token);
+  hc.timeout = s.ctx->cfg.auth_timeout;
   s.hs.emplace(*s.ctx->id, hc, *s.ctx->policy);
   return {
       [=](opened_atom, const connection_ptr& conn) {
