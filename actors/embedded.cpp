@@ -26,8 +26,15 @@ struct node::impl {
   std::map<subscription, std::pair<std::string, subscriber_actor>> subs;
   std::atomic<subscription> next_sub{1'000'000'000};  // below: peer sessions
 
+  // A request to the node actor, waited for.
   template <class T, class... Ts>
-  expected<T, std::string> ask(std::chrono::milliseconds timeout, const caf::actor& dest_any, Ts&&... xs);
+  expected<T, std::string> ask(std::chrono::milliseconds timeout, Ts&&... xs) {
+    caf::scoped_actor self{*sys};
+    expected<T, std::string> out = make_unexpected(std::string("no reply"));
+    self->request(info.handle, timeout, std::forward<Ts>(xs)...)
+        .receive([&](const T& v) { out = v; }, [&](const caf::error& e) { out = make_unexpected(render(e)); });
+    return out;
+  }
 };
 
 node::node(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
@@ -173,7 +180,37 @@ expected<node_status, std::string> node::status() {
                   peer_status{p.peer_id, p.state, p.changes_sent, p.changes_received, p.bytes_in, p.bytes_out});
             },
             [&](const caf::error&) {});  // a link that just ended
+  auto& m = *impl_->info.metrics;
+  out.peer_errors = m.closed_for_by_name();
+  out.errors_from_peers = m.closed_by_peer_by_name();
+  out.sessions_opened = m.sessions_opened.load(std::memory_order_relaxed);
+  out.sessions_authenticated = m.sessions_authenticated.load(std::memory_order_relaxed);
+  out.lag_events = m.lag_events.load(std::memory_order_relaxed);
   return out;
+}
+
+expected<bool, std::string> node::trust(const auth::trust_entry& e) {
+  return impl_->ask<bool>(request_timeout, trust_atom::value, e);
+}
+
+expected<bool, std::string> node::revoke(const public_key& key) {
+  return impl_->ask<bool>(request_timeout, revoke_atom::value, key);
+}
+
+expected<std::string, std::string> node::create_token(const auth::token_record& grant) {
+  return impl_->ask<std::string>(request_timeout, token_atom::value, grant);
+}
+
+expected<bool, std::string> node::remove_token(const hash256& token_hash) {
+  return impl_->ask<bool>(request_timeout, untoken_atom::value, token_hash);
+}
+
+expected<std::vector<auth::trust_entry>, std::string> node::trusted() {
+  return impl_->ask<std::vector<auth::trust_entry>>(request_timeout, trusted_atom::value);
+}
+
+expected<std::vector<std::pair<hash256, auth::token_record>>, std::string> node::tokens() {
+  return impl_->ask<token_list>(request_timeout, tokens_atom::value);
 }
 
 }  // namespace starling

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,12 @@ struct node_status {
   std::string node_id;
   std::vector<document_info> documents;
   std::vector<peer_status> peers;
+  // Sessions this node closed because of the peer's error, by error wire
+  // name ("bad_change", "untrusted", ...); and sessions peers closed on us.
+  std::map<std::string, std::uint64_t> peer_errors;
+  std::map<std::string, std::uint64_t> errors_from_peers;
+  std::uint64_t sessions_opened = 0, sessions_authenticated = 0;
+  std::uint64_t lag_events = 0;  // sessions that fell behind and resumed by delta
 };
 
 class node {
@@ -72,6 +79,20 @@ class node {
   expected<subscription, std::string> subscribe(const std::string& doc, change_callback cb);
   void unsubscribe(subscription s);
   expected<node_status, std::string> status();
+
+  // Trust. Each call returns after the change is durable in the store.
+  // Adds or replaces a trusted key (true: it was new).
+  expected<bool, std::string> trust(const auth::trust_entry& e);
+  // Revokes a key and closes its live sessions with `revoked` (false: the
+  // key was not trusted).
+  expected<bool, std::string> revoke(const public_key& key);
+  // Issues a join token granting `grant`; returns its text, which is never
+  // stored (only its hash is) and cannot be shown again.
+  expected<std::string, std::string> create_token(const auth::token_record& grant);
+  // Withdraws an unused token (false: no such token).
+  expected<bool, std::string> remove_token(const hash256& token_hash);
+  expected<std::vector<auth::trust_entry>, std::string> trusted();
+  expected<std::vector<std::pair<hash256, auth::token_record>>, std::string> tokens();
 
  private:
   struct impl;

@@ -19,6 +19,8 @@
 #include "crdt/change.hpp"
 #include "crdt/document.hpp"
 #include "crdt/types.hpp"
+#include "auth/token.hpp"
+#include "auth/trust.hpp"
 #include "persistence/store.hpp"
 
 namespace starling::actors {
@@ -41,9 +43,17 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;        // use a join token
+using trust_atom = caf::atom_constant<caf::atom("trust")>;      // add or replace a trusted key
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;    // revoke a key, close its sessions
+using token_atom = caf::atom_constant<caf::atom("token")>;      // issue a join token
+using trusted_atom = caf::atom_constant<caf::atom("trusted")>;  // list trusted keys
+using tokens_atom = caf::atom_constant<caf::atom("tokens")>;    // list unused tokens
+using untoken_atom = caf::atom_constant<caf::atom("untoken")>;  // withdraw a token
 
 // -- payloads -------------------------------------------------------------
-using subscriber_id = std::uint64_t;  // 0: a local writer, never a subscriber
+using subscriber_id = std::uint64_t;
+using token_list = std::vector<std::pair<hash256, auth::token_record>>;  // unused join tokens, by hash  // 0: a local writer, never a subscriber
 
 // A local write: one batch of mutations becomes one change.
 struct write_request {
@@ -112,5 +122,10 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::read_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::change_set_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::doc_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::frontier)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::public_key)  // also hash256: the same type
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::auth::trust_entry)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::auth::token_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<starling::auth::trust_entry>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::token_list)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::persistence::write_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::persistence::commit_result)

@@ -125,6 +125,96 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
       [=](peers_atom) -> std::vector<caf::actor> {
         return {self->state.links.begin(), self->state.links.end()};
       },
+      [=](join_atom, const hash256& token_hash, const public_key& key) -> caf::result<bool> {
+        auto grant = self->state.links_ctx->trust->token_grant(token_hash, key);
+        if (!grant) return false;
+        persistence::write_batch b;
+        b.consume_token(token_hash);  // refused by the store if another connection used it first
+        b.put_trust(key, auth::to_json(*grant).dump());
+        auto rp = self->make_response_promise<bool>();
+        self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
+            .then(
+                [=](const persistence::commit_result&) mutable {
+                  auto& trust = *self->state.links_ctx->trust;
+                  trust.token_removed(token_hash);
+                  trust.trusted(*grant);
+                  rp.deliver(true);
+                },
+                [=](const caf::error&) mutable { rp.deliver(false); });
+        return rp;
+      },
+      [=](trust_atom, auth::trust_entry e) -> caf::result<bool> {
+        if (e.added_ms == 0) e.added_ms = auth::system_now_ms();
+        bool added = !self->state.links_ctx->trust->find(e.key);
+        persistence::write_batch b;
+        b.put_trust(e.key, auth::to_json(e).dump());
+        auto rp = self->make_response_promise<bool>();
+        self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
+            .then(
+                [=](const persistence::commit_result&) mutable {
+                  self->state.links_ctx->trust->trusted(e);
+                  // A key re-trusted as revoked (or with less) affects new sessions;
+                  // a revocation also ends the live ones.
+                  if (e.revoked)
+                    for (auto& l : self->state.links) caf::anon_send(l, revoke_atom::value, e.key);
+                  rp.deliver(added);
+                },
+                [=](const caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
+      [=](revoke_atom, const public_key& key) -> caf::result<bool> {
+        auto e = self->state.links_ctx->trust->find(key);
+        if (!e) return false;
+        e->revoked = true;
+        persistence::write_batch b;
+        b.put_trust(key, auth::to_json(*e).dump());
+        auto rp = self->make_response_promise<bool>();
+        auto entry = *e;
+        self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
+            .then(
+                [=](const persistence::commit_result&) mutable {
+                  self->state.links_ctx->trust->trusted(entry);
+                  for (auto& l : self->state.links) caf::anon_send(l, revoke_atom::value, key);
+                  rp.deliver(true);
+                },
+                [=](const caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
+      [=](token_atom, auth::token_record r) -> caf::result<std::string> {
+        if (r.created_ms == 0) r.created_ms = auth::system_now_ms();
+        auto token = auth::generate_token();
+        auto h = auth::hash_token(token);
+        persistence::write_batch b;
+        b.put_token(h, auth::to_json(r).dump());  // only the hash is stored
+        auto rp = self->make_response_promise<std::string>();
+        self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
+            .then(
+                [=](const persistence::commit_result&) mutable {
+                  self->state.links_ctx->trust->token_added(h, r);
+                  rp.deliver(token);
+                },
+                [=](const caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
+      [=](untoken_atom, const hash256& h) -> caf::result<bool> {
+        auto tokens = self->state.links_ctx->trust->tokens();
+        if (std::none_of(tokens.begin(), tokens.end(), [&](auto& t) { return t.first == h; })) return false;
+        persistence::write_batch b;
+        b.remove_token(h);
+        auto rp = self->make_response_promise<bool>();
+        self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
+            .then(
+                [=](const persistence::commit_result&) mutable {
+                  self->state.links_ctx->trust->token_removed(h);
+                  rp.deliver(true);
+                },
+                [=](const caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
+      [=](trusted_atom) -> std::vector<auth::trust_entry> { return self->state.links_ctx->trust->entries(); },
+      [=](tokens_atom) -> token_list {
+        return self->state.links_ctx->trust->tokens();
+      },
       [=](stop_atom) {
         shutdown(self, caf::exit_reason::user_shutdown);
         self->quit();
@@ -156,12 +246,18 @@ expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_c
   if (!st) return make_unexpected(st.error().message);
   std::shared_ptr<persistence::store> store(std::move(*st));
 
-  auto policy = std::make_unique<auth::static_trust_policy>();
-  for (auto& e : cfg.trusted) policy->trust(e);
+  // The trust store; keys named in the configuration seed it once.
+  persistence::write_batch seed;
+  auto trust = trust_book::load(*store, cfg.trusted, seed);
+  if (!trust) return make_unexpected(trust.error());
+  if (!seed.empty()) {
+    auto done = store->commit(std::move(seed));  // no writer actor yet: this thread is the only writer
+    if (!done) return make_unexpected("cannot store the configured trusted keys: " + done.error().message);
+  }
   auto ctx = std::make_shared<link_context>();
   ctx->store = store;
   ctx->id = id;
-  ctx->policy = std::make_shared<shared_policy>(std::move(policy));
+  ctx->trust = std::move(*trust);
   ctx->cfg = cfg;
   ctx->send_queue_limit = cfg.net.send_queue_limit;
   auto rt = std::make_shared<net::runtime>(cfg.net);
@@ -190,7 +286,7 @@ expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_c
     }
     port = (*listener)->local_port();
   }
-  return node_info{handle, id->node_id(), port};
+  return node_info{handle, id->node_id(), port, ctx->metrics};
 }
 
 }  // namespace starling::actors

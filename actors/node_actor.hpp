@@ -25,12 +25,21 @@ using node_actor = caf::typed_actor<
     caf::reacts_to<register_atom, caf::actor>,  // a link, told about new documents
     caf::reacts_to<dial_atom, std::string>,     // add a peer URL
     caf::replies_to<peers_atom>::with<std::vector<caf::actor>>,  // the live links
+    caf::replies_to<join_atom, hash256, public_key>::with<bool>,  // a link uses a join token
+    // Trust management: each reply comes after the change is committed.
+    caf::replies_to<trust_atom, auth::trust_entry>::with<bool>,  // true: added, false: replaced
+    caf::replies_to<revoke_atom, public_key>::with<bool>,        // false: not a trusted key
+    caf::replies_to<token_atom, auth::token_record>::with<std::string>,  // the token text
+    caf::replies_to<untoken_atom, hash256>::with<bool>,          // false: no such unused token
+    caf::replies_to<trusted_atom>::with<std::vector<auth::trust_entry>>,
+    caf::replies_to<tokens_atom>::with<token_list>,
     caf::reacts_to<stop_atom>>;
 
 struct node_info {
   node_actor handle;
   std::string node_id;     // lowercase hex public key
   std::uint16_t port = 0;  // the sync listener's port, 0 if not listening
+  std::shared_ptr<const node_metrics> metrics;  // the node's session counters
 };
 
 // Opens the data directory (creating it, the store and the node key if

@@ -28,7 +28,8 @@ class bridge final : public net::connection_handler {
     caf::anon_send(target_, frame_atom::value, binary, std::move(data));
   }
   void on_closed(const connection_ptr&, const net::close_info& info) override {
-    caf::anon_send(target_, closed_atom::value, info.code, info.reason.empty() ? info.error : info.reason);
+    caf::anon_send(target_, closed_atom::value, info.code, info.reason.empty() ? info.error : info.reason,
+                   info.initiated_locally);
   }
 
  private:
@@ -99,6 +100,11 @@ struct link_state {
   std::map<std::string, bool> resolving;
   bool pump_scheduled = false;
   bool closing = false;
+  bool counted = false;  // the session's error is counted (closed_atom must not count it again)
+  // Using a join token: the session starts once the node has committed it;
+  // frames that arrive meanwhile wait here.
+  bool joining = false;
+  std::vector<std::pair<bool, std::string>> held_frames;
   // Documents the node opened before the session started: announced at start.
   std::vector<std::string> early_docs;
 };
@@ -114,6 +120,37 @@ void log(self_ptr self, const std::string& level, const std::string& msg) {
   std::cerr << line << std::flush;
 }
 
+// Who the peer is, for logs and the log limiter: its key once it proved it,
+// else its address (without the port, which changes per connection).
+std::string peer_label(self_ptr self) {
+  auto& s = self->state;
+  if (s.sync) return to_hex(s.peer);
+  if (!s.conn) return "unconnected";
+  const auto& addr = s.conn->peer();
+  auto colon = addr.rfind(':');
+  return colon == std::string::npos ? addr : addr.substr(0, colon);
+}
+
+// The session ends because of the peer's error: counted, and logged at most
+// once per peer and code per interval (a peer that keeps reconnecting with
+// the same fault must not flood the log).
+void count_error(self_ptr self, protocol::errc code, const std::string& detail) {
+  auto& s = self->state;
+  if (s.counted) return;
+  s.counted = true;
+  s.ctx->metrics->count_closed_for(code);
+  std::uint64_t suppressed = 0;
+  auto who = peer_label(self);
+  if (!s.ctx->log_limit->allow(who + "/" + protocol::to_string(code), log_limiter::clock::now(), &suppressed)) {
+    s.ctx->metrics->log_lines_suppressed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  std::string line = std::string("closing: code=") + protocol::to_string(code) + " from=" + who + " detail=\"" +
+                     detail + "\"";
+  if (suppressed) line += " suppressed=" + std::to_string(suppressed);
+  log(self, "WARN", line);
+}
+
 void close_with(self_ptr self, std::uint16_t code, const std::string& reason) {
   auto& s = self->state;
   if (s.closing) return;
@@ -121,14 +158,19 @@ void close_with(self_ptr self, std::uint16_t code, const std::string& reason) {
   if (s.conn) s.conn->close(code, reason);
 }
 
+// peer_sync counts a frame as sent once it is handed over, so a frame the
+// connection refuses (its queue is full) cannot just be dropped: the peer
+// would miss those changes, and the sealed stream would be out of step.
+// The session ends instead; the peer reconnects and resumes by frontier.
 void send_frame(self_ptr self, bool binary, const std::string& data) {
   auto& s = self->state;
-  if (!s.conn) return;
-  if (s.channel) {
-    auto sealed = s.channel->seal(data, binary ? auth::frame_kind::binary : auth::frame_kind::text);
-    s.conn->send(std::move(sealed), true);
-  } else {
-    s.conn->send(data, binary);
+  if (!s.conn || s.closing) return;
+  bool queued = s.channel
+                    ? s.conn->send(s.channel->seal(data, binary ? auth::frame_kind::binary : auth::frame_kind::text), true)
+                    : s.conn->send(data, binary);
+  if (!queued && s.conn->is_open()) {
+    count_error(self, protocol::errc::lagged, "send queue full");
+    close_with(self, protocol::close_code(protocol::errc::lagged), "lagged");
   }
 }
 
@@ -217,21 +259,20 @@ void process(self_ptr self, protocol::sync_output& out) {
     apply_next(self, doc);
   }
   if (out.close) {
-    log(self, "WARN", std::string("closing: ") + protocol::to_string(out.close->code) + ": " + out.close->message);
+    count_error(self, out.close->code, out.close->message);
     close_with(self, protocol::close_code(out.close->code), protocol::to_string(out.close->code));
   }
   out = {};
 }
 
-void start_session(self_ptr self) {
+void on_session_frame(self_ptr self, bool binary, std::string& data);
+
+// Authenticated (and any join token committed): seal the connection and
+// start syncing.
+void open_session(self_ptr self) {
   auto& s = self->state;
   const auto& r = s.hs->result();
-  s.peer = r.peer_id;
-  if (r.token_used && !s.ctx->policy->consume_token(*r.token_used, r.peer_id)) {
-    send_frame(self, false, protocol::encode(protocol::error_frame{protocol::errc::token_invalid, "token already used", {}}));
-    close_with(self, protocol::close_code(protocol::errc::token_invalid), "token_invalid");
-    return;
-  }
+  s.ctx->metrics->sessions_authenticated.fetch_add(1, std::memory_order_relaxed);
   auto [channel, header] = auth::sealed_channel::start(r.keys);
   s.channel.emplace(std::move(channel));
   s.conn->send(header, true);  // the first frame after auth, unsealed
@@ -256,6 +297,36 @@ void start_session(self_ptr self) {
             log(self, "WARN", "cannot list documents: " + render(e));
             close_with(self, 4500, "internal");
           });
+  auto held = std::move(s.held_frames);
+  s.held_frames.clear();
+  for (auto& [bin, data] : held)
+    if (!s.closing) on_session_frame(self, bin, data);
+}
+
+void start_session(self_ptr self) {
+  auto& s = self->state;
+  const auto& r = s.hs->result();
+  s.peer = r.peer_id;
+  if (!r.token_used) return open_session(self);
+  // A join token: the node commits its use (and the key's trust) before the
+  // session starts; the store refuses a token used by another connection.
+  s.joining = true;
+  self->request(s.node, caf::infinite, join_atom::value, *r.token_used, r.peer_id)
+      .then(
+          [=](bool used) {
+            self->state.joining = false;
+            if (used) return open_session(self);
+            self->state.conn->send(
+                protocol::encode(protocol::error_frame{protocol::errc::token_invalid, "token already used", {}}),
+                false);
+            count_error(self, protocol::errc::token_invalid, "join token used by another connection");
+            close_with(self, protocol::close_code(protocol::errc::token_invalid), "token_invalid");
+          },
+          [=](const caf::error& e) {
+            self->state.joining = false;
+            log(self, "WARN", "cannot record the join: " + render(e));
+            close_with(self, 4500, "internal");
+          });
 }
 
 void on_session_frame(self_ptr self, bool binary, std::string& data) {
@@ -266,16 +337,23 @@ void on_session_frame(self_ptr self, bool binary, std::string& data) {
                           ? std::get<protocol::error_frame>(*f).reason
                           : "unsealed frame after authentication";
     log(self, "WARN", "peer refused: " + why);
+    s.counted = true;  // the peer's verdict; counted as closed_by_peer when the close arrives
     close_with(self, 4401, "auth_failed");
     return;
   }
   if (!s.channel->has_header()) {
-    if (!s.channel->accept_header(data)) close_with(self, 4000, "malformed");
+    if (!s.channel->accept_header(data)) {
+      count_error(self, protocol::errc::malformed, "bad secretstream header");
+      close_with(self, protocol::close_code(protocol::errc::malformed), "malformed");
+    }
     return;
   }
   auto opened = s.channel->open(data);
   if (!opened) {
-    close_with(self, 4000, "malformed");
+    // Unauthenticated or out of order: the channel is unusable, so no
+    // sealed error frame can follow; the close code says it.
+    count_error(self, protocol::errc::malformed, "frame failed to open (sealed channel)");
+    close_with(self, protocol::close_code(protocol::errc::malformed), "malformed");
     return;
   }
   protocol::sync_output out;
@@ -294,23 +372,27 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
   protocol::handshake_config hc;
   hc.join_token = std::move(join_token);
   hc.timeout = s.ctx->cfg.auth_timeout;
-  s.hs.emplace(*s.ctx->id, hc, *s.ctx->policy);
+  s.hs.emplace(*s.ctx->id, hc, *s.ctx->trust);
   return {
       [=](opened_atom, const connection_ptr& conn) {
         auto& s = self->state;
         s.conn = conn;
+        s.ctx->metrics->sessions_opened.fetch_add(1, std::memory_order_relaxed);
         auto st = s.hs->start();
         for (auto& f : st.frames) conn->send(f, false);
         self->delayed_send(self, s.hs->config().timeout, timeout_atom::value);
       },
       [=](frame_atom, bool binary, std::string& data) {
         auto& s = self->state;
+        if (s.joining) {
+          s.held_frames.emplace_back(binary, std::move(data));
+          return;
+        }
         if (s.sync) return on_session_frame(self, binary, data);
         auto st = binary ? s.hs->on_binary() : s.hs->on_frame(data);
         for (auto& f : st.frames) s.conn->send(f, false);
         if (st.failure) {
-          log(self, "WARN", std::string("handshake failed: ") + protocol::to_string(st.failure->code) + ": " +
-                                st.failure->reason);
+          count_error(self, st.failure->code, "handshake: " + st.failure->reason);
           close_with(self, st.close_code ? *st.close_code : 4401, protocol::to_string(st.failure->code));
           return;
         }
@@ -322,6 +404,7 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         auto st = s.hs->on_timeout();
         if (!st.failure) return;
         for (auto& f : st.frames) s.conn->send(f, false);
+        count_error(self, st.failure->code, "handshake: " + st.failure->reason);
         close_with(self, st.close_code ? *st.close_code : 4408, "timeout");
       },
       [=](pump_atom) {
@@ -331,18 +414,20 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
       [=](live_atom, const change_set_ptr& set) {
         auto& s = self->state;
         if (!s.sync) return;
-        protocol::sync_output out;
-        s.sync->on_live(set->doc, set->changes, out);
-        bool lagging = false;
-        for (auto& f : out.frames)
-          if (f.binary && s.conn->queued_bytes() + f.data.size() > s.ctx->send_queue_limit) lagging = true;
-        if (lagging) {  // the connection cannot take it: resume by delta later
+        // Decide before peer_sync counts the changes as sent: if the
+        // connection cannot take them, they are not sent at all and the
+        // session resumes by delta from what the peer really has.
+        constexpr std::size_t frame_overhead = 64 * 1024;  // batch framing and sealing, generously
+        if (s.conn->queued_bytes() + set->total_bytes + frame_overhead > s.ctx->send_queue_limit) {
+          s.ctx->metrics->lag_events.fetch_add(1, std::memory_order_relaxed);
           protocol::sync_output again;
           s.sync->on_lagged(set->doc, protocol::peer_sync::clock::now(), again);
           process(self, again);
           pump(self);
           return;
         }
+        protocol::sync_output out;
+        s.sync->on_live(set->doc, set->changes, out);
         process(self, out);
         with_owner(self, set->doc, [=](const doc_owner_actor& owner) {
           self->send(owner, ack_atom::value, self->state.id, static_cast<std::uint64_t>(set->changes.size()),
@@ -352,11 +437,19 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
       [=](lagged_atom, const std::string& doc) {
         auto& s = self->state;
         if (!s.sync) return;
+        s.ctx->metrics->lag_events.fetch_add(1, std::memory_order_relaxed);
         log(self, "WARN", "lagged on " + doc + ": resuming by delta");
         protocol::sync_output out;
         s.sync->on_lagged(doc, protocol::peer_sync::clock::now(), out);
         process(self, out);
         pump(self);
+      },
+      [=](revoke_atom, const public_key& key) {
+        auto& s = self->state;
+        if (!s.sync || s.peer != key || s.closing) return;
+        send_frame(self, false, protocol::encode(protocol::error_frame{protocol::errc::revoked, "key revoked", {}}));
+        count_error(self, protocol::errc::revoked, "key revoked while connected");
+        close_with(self, protocol::close_code(protocol::errc::revoked), "revoked");
       },
       [=](doc_atom, const std::string& doc) {
         auto& s = self->state;
@@ -365,7 +458,13 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         s.sync->on_new_doc(doc, out);
         process(self, out);
       },
-      [=](closed_atom, std::uint16_t code, const std::string& reason) {
+      [=](closed_atom, std::uint16_t code, const std::string& reason, bool by_us) {
+        auto& s = self->state;
+        s.ctx->metrics->sessions_closed.fetch_add(1, std::memory_order_relaxed);
+        if (by_us && code == net::close_code::too_big) count_error(self, protocol::errc::too_large, reason);
+        else if (by_us && reason.rfind("keepalive", 0) == 0) count_error(self, protocol::errc::timeout, reason);
+        else if (!by_us && !s.counted && code >= 4000 && code < 5000)
+          s.ctx->metrics->count_closed_by_peer(protocol::errc_from_close_code(code).value_or(protocol::errc::unrecognized));
         log(self, "INFO", "closed " + std::to_string(code) + " " + reason);
         for (auto& [doc, owner] : self->state.owners) self->send(owner, unsubscribe_atom::value, self->state.id);
         self->quit();
@@ -391,7 +490,8 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         if (!self->state.conn) return self->quit();  // still dialing: nothing to close
         close_with(self, 1001, "node stopping");
         // If the close handshake never completes, do not hold up shutdown.
-        self->delayed_send(self, std::chrono::seconds(2), closed_atom::value, std::uint16_t{1006}, std::string("close timed out"));
+        self->delayed_send(self, std::chrono::seconds(2), closed_atom::value, std::uint16_t{1006},
+                           std::string("close timed out"), true);
       },
   };
 }

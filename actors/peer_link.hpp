@@ -17,14 +17,14 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 
 #include "actors/config.hpp"
 #include "actors/doc_owner.hpp"
 #include "actors/fanout.hpp"
 #include "actors/messages.hpp"
+#include "actors/metrics.hpp"
+#include "actors/trust_book.hpp"
 #include "auth/identity.hpp"
-#include "auth/trust.hpp"
 
 namespace starling::net {
 class ws_connection;
@@ -42,52 +42,30 @@ using register_atom = caf::atom_constant<caf::atom("register")>;  // a new link,
 
 using connection_ptr = std::shared_ptr<net::ws_connection>;
 
-// What a link needs from its node: a document's owner.
+// What a link needs from its node: a document's owner, the documents, and
+// the use of a join token (committed by the node before the session starts).
 using doc_resolver = caf::typed_actor<caf::replies_to<doc_atom, std::string>::with<doc_owner_actor>,
-                                      caf::replies_to<docs_atom>::with<std::vector<std::string>>>;
+                                      caf::replies_to<docs_atom>::with<std::vector<std::string>>,
+                                      caf::replies_to<join_atom, hash256, public_key>::with<bool>>;
 
 using link_actor = subscriber_actor::extend<
     caf::reacts_to<opened_atom, connection_ptr>,
     caf::reacts_to<frame_atom, bool, std::string>,
-    caf::reacts_to<closed_atom, std::uint16_t, std::string>,
+    caf::reacts_to<closed_atom, std::uint16_t, std::string, bool>,  // code, reason, closed by us
     caf::reacts_to<timeout_atom>,
     caf::reacts_to<pump_atom>,
     caf::reacts_to<doc_atom, std::string>,
     caf::replies_to<status_atom>::with<peer_info>,
+    caf::reacts_to<revoke_atom, public_key>,  // closes the session if it is this key's
     caf::reacts_to<stop_atom>>;
-
-// The trust policy shared by every connection of a node (the in-memory one
-// is not thread-safe; links run on any scheduler thread).
-class shared_policy final : public auth::trust_policy {
- public:
-  explicit shared_policy(std::unique_ptr<auth::static_trust_policy> inner) : inner_(std::move(inner)) {}
-  auth::decision check_peer(const public_key& peer, const std::optional<std::string>& token) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return inner_->check_peer(peer, token);
-  }
-  bool consume_token(const hash256& token_hash, const public_key& key) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return inner_->consume_token(token_hash, key);
-  }
-  bool revoke(const public_key& key) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return inner_->revoke(key);
-  }
-  void trust(auth::trust_entry e) {
-    std::lock_guard<std::mutex> lock(mu_);
-    inner_->trust(std::move(e));
-  }
-
- private:
-  std::mutex mu_;
-  std::unique_ptr<auth::static_trust_policy> inner_;
-};
 
 // What every link of a node shares.
 struct link_context {
   std::shared_ptr<persistence::store> store;
   std::shared_ptr<auth::identity> id;
-  std::shared_ptr<shared_policy> policy;
+  std::shared_ptr<trust_book> trust;
+  std::shared_ptr<node_metrics> metrics = std::make_shared<node_metrics>();
+  std::shared_ptr<log_limiter> log_limit = std::make_shared<log_limiter>();
   node_config cfg;
   std::size_t send_queue_limit = 16u << 20;  // the connection's (net::settings)
 };

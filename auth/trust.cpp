@@ -157,20 +157,26 @@ void static_trust_policy::add_token(const hash256& token_hash, token_record r) {
   tokens_[token_hash] = std::move(r);
 }
 
-bool static_trust_policy::consume_token(const hash256& token_hash, const public_key& key) {
+std::optional<trust_entry> static_trust_policy::token_grant(const hash256& token_hash, const public_key& key) const {
   auto it = tokens_.find(token_hash);
-  if (it == tokens_.end()) return false;
+  if (it == tokens_.end()) return std::nullopt;
   auto now = now_();
-  if (!token_valid_at(it->second, now)) return false;
-  if (auto* e = find(key); e && e->revoked) return false;
+  if (!token_valid_at(it->second, now)) return std::nullopt;
+  if (auto* e = find(key); e && e->revoked) return std::nullopt;
   trust_entry e;
   e.key = key;
   e.perm = it->second.perm;
   e.doc_patterns = it->second.doc_patterns;
   e.note = it->second.note;
   e.added_ms = now;
-  entries_[key] = std::move(e);
-  tokens_.erase(it);
+  return e;
+}
+
+bool static_trust_policy::consume_token(const hash256& token_hash, const public_key& key) {
+  auto e = token_grant(token_hash, key);
+  if (!e) return false;
+  entries_[key] = std::move(*e);
+  tokens_.erase(token_hash);
   return true;
 }
 

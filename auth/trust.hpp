@@ -143,6 +143,13 @@ class static_trust_policy final : public trust_policy {
   // change) if the token is unknown or no longer valid, or key is revoked.
   bool consume_token(const hash256& token_hash, const public_key& key);
   bool has_token(const hash256& token_hash) const { return tokens_.count(token_hash) != 0; }
+  // The entry consume_token() would add for key, without changing anything;
+  // nullopt when it would refuse.
+  std::optional<trust_entry> token_grant(const hash256& token_hash, const public_key& key) const;
+  void remove_token(const hash256& token_hash) { tokens_.erase(token_hash); }
+
+  const std::map<public_key, trust_entry>& entries() const { return entries_; }
+  const std::map<hash256, token_record>& tokens() const { return tokens_; }
 
   decision check_peer(const public_key& peer, const std::optional<std::string>& token) override;
 

@@ -6,9 +6,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "actors/embedded.hpp"
-#include "support.hpp"
-#include "auth/identity.hpp"
+#include "cluster_support.hpp"
 
 using namespace starling;
 using starling::test::eventually;
@@ -16,41 +14,10 @@ using starling::test::temp_dir;
 using crdt::mutation;
 using nlohmann::json;
 
-namespace {
-
-// A node directory with a key made up front, so that peers can trust it.
-struct member {
-  temp_dir dir;
-  auth::identity id = auth::identity::generate();
-  member() { REQUIRE(id.save(dir.path + "/node.key")); }
-  actors::node_config config(const std::vector<const member*>& trusted, bool listen) const {
-    actors::node_config cfg;
-    cfg.data_dir = dir.path;
-    cfg.store.durability = persistence::durability_mode::nosync;
-    cfg.listen = listen;
-    for (auto* m : trusted) {
-      auth::trust_entry e;
-      e.key = m->id.key();
-      e.perm = auth::permissions(auth::permission::read) | auth::permission::write;
-      cfg.trusted.push_back(e);
-    }
-    return cfg;
-  }
-};
-
-std::string url(const node& n) { return "ws://127.0.0.1:" + std::to_string(n.port()) + "/v1/sync"; }
-
-mutation set(std::string p, json v) { return {mutation::kind::set, std::move(p), std::move(v)}; }
-
-std::string digest_of(node& n, const std::string& doc) {
-  auto st = n.status();
-  if (!st) return "?";
-  for (auto& d : st->documents)
-    if (d.name == doc) return d.digest;
-  return "-";
-}
-
-}  // namespace
+using starling::test::member;
+using starling::test::url;
+using starling::test::set;
+using starling::test::digest_of;
 
 TEST_CASE("three nodes in a line: writes reach the far end through the middle and converge", "[cluster]") {
   member a, b, c;
