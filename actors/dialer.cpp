@@ -5,9 +5,9 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include <iostream>
 #include <random>
 
+#include "actors/log.hpp"
 #include "net/dial.hpp"
 #include "net/runtime.hpp"
 
@@ -45,10 +45,9 @@ void retry_later(self_ptr self, const std::string& error) {
   s.status.state = "waiting";
   s.status.next_retry_in = delay;
   s.retry_at = std::chrono::steady_clock::now() + delay;
-  std::string line = std::string(static_cast<int>(failures) >= s.settings.error_after ? "ERROR" : "WARN") +
-                     " dialer url=" + s.url + " failures=" + std::to_string(failures) + " error=\"" + error +
-                     "\" retry_in_ms=" + std::to_string(delay.count()) + "\n";
-  std::cerr << line << std::flush;
+  log::write(static_cast<int>(failures) >= s.settings.error_after ? log::level::error : log::level::warn, "dialer",
+             "dial failed", {{"url", s.url}, {"failures", std::to_string(failures)}, {"error", error},
+                             {"retry_in_ms", std::to_string(delay.count())}});
   self->delayed_send(self, delay, dial_atom::value);
 }
 

@@ -45,3 +45,4 @@ dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_p
 }  // namespace starling::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::dialer_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<starling::actors::dialer_status>)

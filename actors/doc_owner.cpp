@@ -108,6 +108,7 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
                                                       c.error().path + "': " + c.error().message));
           return p;
         }
+        if (s.deps.metrics) s.deps.metrics->changes_local.fetch_add(1, std::memory_order_relaxed);
         commit_item item;
         item.wack = write_ack{c->hash, s.d->current_frontier()};
         item.changes.push_back(std::move(*c));
@@ -134,6 +135,19 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
           }
         }
         item.aack.applied = rep.applied.size();
+        if (auto& m = s.deps.metrics) {
+          m->changes_remote.fetch_add(rep.applied.size(), std::memory_order_relaxed);
+          m->changes_duplicate.fetch_add(item.aack.duplicates, std::memory_order_relaxed);
+          m->signatures_checked.fetch_add(rep.signatures_checked, std::memory_order_relaxed);
+          m->forks_detected.fetch_add(rep.new_forks.size(), std::memory_order_relaxed);
+          auto count_refusal = [&](const crdt::change_outcome& o) {
+            if (o.status == crdt::apply_status::refused && o.reason)
+              m->refused[static_cast<std::size_t>(*o.reason) % node_metrics::codes].fetch_add(
+                  1, std::memory_order_relaxed);
+          };
+          for (auto& o : rep.outcomes) count_refusal(o);
+          for (auto& o : rep.late_refusals) count_refusal(o);
+        }
         for (auto& h : rep.applied) item.changes.push_back(*crdt::decode(*s.d->encoding(h)));
         item.promise = p;
         s.queued.push_back(std::move(item));

@@ -17,6 +17,7 @@
 #include "actors/config.hpp"
 #include "actors/fanout.hpp"
 #include "actors/messages.hpp"
+#include "actors/metrics.hpp"
 #include "actors/store_actor.hpp"
 
 namespace starling::actors {
@@ -37,6 +38,7 @@ struct doc_owner_deps {
   std::shared_ptr<persistence::store> store;  // reads
   store_actor writer;                          // writes
   const crypto::keypair* author = nullptr;     // signs local writes (owned by the node)
+  std::shared_ptr<node_metrics> metrics;       // may be null
 };
 
 // Spawns the owner of `doc`, loading its state from the store first.

@@ -176,10 +176,19 @@ expected<node_status, std::string> node::status() {
     self->request(l, request_timeout, status_atom::value)
         .receive(
             [&](const peer_info& p) {
-              out.peers.push_back(
-                  peer_status{p.peer_id, p.state, p.changes_sent, p.changes_received, p.bytes_in, p.bytes_out});
+              out.peers.push_back(peer_status{p.peer_id, p.state, p.changes_sent, p.changes_received, p.bytes_in,
+                                              p.bytes_out, p.address, p.dialed, p.lag_changes, p.lag_seconds,
+                                              p.behind_changes});
             },
             [&](const caf::error&) {});  // a link that just ended
+  self->request(impl_->info.handle, request_timeout, dialers_atom::value)
+      .receive(
+          [&](const std::vector<dialer_status>& ds) {
+            for (auto& d : ds)
+              out.dialers.push_back(
+                  dialer_info{d.url, d.state, d.attempts, d.consecutive_failures, d.last_error, d.next_retry_in});
+          },
+          [&](const caf::error&) {});
   auto& m = *impl_->info.metrics;
   out.peer_errors = m.closed_for_by_name();
   out.errors_from_peers = m.closed_by_peer_by_name();

@@ -39,12 +39,26 @@ struct peer_status {
   std::string peer_id;  // hex; empty while the handshake runs
   std::string state;    // handshake, syncing, live, closing
   std::uint64_t changes_sent = 0, changes_received = 0, bytes_in = 0, bytes_out = 0;
+  std::string address;  // "address:port"
+  bool dialed = false;
+  std::uint64_t lag_changes = 0;
+  double lag_seconds = 0;
+  std::uint64_t behind_changes = 0;  // changes it has that this node lacks
+};
+
+struct dialer_info {
+  std::string url;
+  std::string state;  // connecting, connected, waiting
+  std::uint64_t attempts = 0, consecutive_failures = 0;
+  std::string last_error;
+  std::chrono::milliseconds next_retry_in{0};
 };
 
 struct node_status {
   std::string node_id;
   std::vector<document_info> documents;
   std::vector<peer_status> peers;
+  std::vector<dialer_info> dialers;
   // Sessions this node closed because of the peer's error, by error wire
   // name ("bad_change", "untrusted", ...); and sessions peers closed on us.
   std::map<std::string, std::uint64_t> peer_errors;

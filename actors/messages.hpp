@@ -49,6 +49,7 @@ using revoke_atom = caf::atom_constant<caf::atom("revoke")>;    // revoke a key,
 using token_atom = caf::atom_constant<caf::atom("token")>;      // issue a join token
 using trusted_atom = caf::atom_constant<caf::atom("trusted")>;  // list trusted keys
 using tokens_atom = caf::atom_constant<caf::atom("tokens")>;    // list unused tokens
+using dialers_atom = caf::atom_constant<caf::atom("dialers")>;  // dialer statuses
 using untoken_atom = caf::atom_constant<caf::atom("untoken")>;  // withdraw a token
 
 // -- payloads -------------------------------------------------------------
@@ -108,6 +109,14 @@ struct peer_info {
   std::uint64_t changes_received = 0;
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
+  std::string address;         // the peer's "address:port"
+  bool dialed = false;         // we dialed it (else it dialed us)
+  std::uint64_t lag_changes = 0;  // live changes held back for it
+  double lag_seconds = 0;         // time since it was last caught up (0 when it is)
+  std::uint64_t queued_bytes = 0; // in its send queue
+  // Catch-up from this peer: changes it has (per the frontiers it sent)
+  // that this node lacks; 0 when caught up.
+  std::uint64_t behind_changes = 0;
 };
 
 }  // namespace starling::actors

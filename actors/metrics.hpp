@@ -28,6 +28,32 @@ struct node_metrics {
   std::atomic<std::uint64_t> sessions_authenticated{0};
   std::atomic<std::uint64_t> sessions_closed{0};
   std::atomic<std::uint64_t> log_lines_suppressed{0};
+  // Documents: changes applied from local writes and from peers, remote
+  // duplicates, signatures verified, refusals by crdt::refusal value, forks.
+  std::atomic<std::uint64_t> changes_local{0};
+  std::atomic<std::uint64_t> changes_remote{0};
+  std::atomic<std::uint64_t> changes_duplicate{0};
+  std::atomic<std::uint64_t> signatures_checked{0};
+  std::atomic<std::uint64_t> forks_detected{0};
+  std::array<std::atomic<std::uint64_t>, codes> refused{};
+
+  // Store commits: a latency histogram (cumulative buckets, in seconds, as
+  // Prometheus wants them) and the changes committed.
+  static constexpr std::array<double, 12> commit_buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                         0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+  std::array<std::atomic<std::uint64_t>, commit_buckets.size() + 1> commit_le{};  // last: +Inf
+  std::atomic<std::uint64_t> commit_count{0};
+  std::atomic<std::uint64_t> commit_sum_us{0};
+  std::atomic<std::uint64_t> commit_failures{0};
+  void observe_commit(std::chrono::microseconds d) {
+    double secs = static_cast<double>(d.count()) / 1e6;
+    for (std::size_t i = 0; i < commit_buckets.size(); ++i)
+      if (secs <= commit_buckets[i]) commit_le[i].fetch_add(1, std::memory_order_relaxed);
+    commit_le[commit_buckets.size()].fetch_add(1, std::memory_order_relaxed);
+    commit_count.fetch_add(1, std::memory_order_relaxed);
+    commit_sum_us.fetch_add(static_cast<std::uint64_t>(d.count()), std::memory_order_relaxed);
+  }
+
   // A session fell behind its live stream (send queue or fan-out backlog at
   // its bound) and resumed by delta.
   std::atomic<std::uint64_t> lag_events{0};

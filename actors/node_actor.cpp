@@ -62,7 +62,8 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
   for (auto& url : st.cfg.peers)
     st.dialers.push_back(spawn_dialer(self->system(), url, st.links_ctx, caf::actor_cast<doc_resolver>(self),
                                       caf::actor_cast<caf::actor>(self), st.rt, st.cfg.dialer));
-  st.writer = spawn_store_actor(self->system(), st.store, store_limits{st.cfg.max_commit_changes});
+  st.writer = spawn_store_actor(self->system(), st.store, store_limits{st.cfg.max_commit_changes},
+                                st.links_ctx->metrics);
   self->monitor(st.writer);
   self->set_down_handler([=](const caf::down_msg& dm) {
     auto& s = self->state;
@@ -97,7 +98,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         if (!valid_doc_name(name)) return make_error(errc::bad_request, "invalid document name '" + name + "'");
         auto it = s.owners.find(name);
         if (it != s.owners.end()) return it->second;
-        auto owner = spawn_doc_owner(self->system(), name, doc_owner_deps{s.store, s.writer, &s.id->keys()}, s.cfg);
+        auto owner = spawn_doc_owner(self->system(), name, doc_owner_deps{s.store, s.writer, &s.id->keys(), s.links_ctx->metrics}, s.cfg);
         self->monitor(owner);
         s.owners.emplace(name, owner);
         s.owner_names.emplace(owner.address(), name);
@@ -121,6 +122,27 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         auto& s = self->state;
         s.dialers.push_back(spawn_dialer(self->system(), url, s.links_ctx, caf::actor_cast<doc_resolver>(self),
                                          caf::actor_cast<caf::actor>(self), s.rt, s.cfg.dialer));
+      },
+      [=](dialers_atom) -> caf::result<std::vector<dialer_status>> {
+        auto& dialers = self->state.dialers;
+        if (dialers.empty()) return std::vector<dialer_status>{};
+        auto rp = self->make_response_promise<std::vector<dialer_status>>();
+        struct gather {
+          std::vector<dialer_status> got;
+          std::size_t left;
+        };
+        auto g = std::make_shared<gather>(gather{{}, dialers.size()});
+        for (auto& d : dialers)
+          self->request(d, std::chrono::seconds(5), status_atom::value)
+              .then(
+                  [=](const dialer_status& st) mutable {
+                    g->got.push_back(st);
+                    if (--g->left == 0) rp.deliver(g->got);
+                  },
+                  [=](const caf::error&) mutable {  // a dialer that stopped
+                    if (--g->left == 0) rp.deliver(g->got);
+                  });
+        return rp;
       },
       [=](peers_atom) -> std::vector<caf::actor> {
         return {self->state.links.begin(), self->state.links.end()};

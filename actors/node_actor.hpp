@@ -25,6 +25,7 @@ using node_actor = caf::typed_actor<
     caf::reacts_to<register_atom, caf::actor>,  // a link, told about new documents
     caf::reacts_to<dial_atom, std::string>,     // add a peer URL
     caf::replies_to<peers_atom>::with<std::vector<caf::actor>>,  // the live links
+    caf::replies_to<dialers_atom>::with<std::vector<dialer_status>>,
     caf::replies_to<join_atom, hash256, public_key>::with<bool>,  // a link uses a join token
     // Trust management: each reply comes after the change is committed.
     caf::replies_to<trust_atom, auth::trust_entry>::with<bool>,  // true: added, false: replaced

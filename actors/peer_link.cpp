@@ -11,6 +11,7 @@
 #include <map>
 
 #include "actors/errors.hpp"
+#include "actors/log.hpp"
 #include "auth/channel.hpp"
 #include "net/connection.hpp"
 #include "protocol/handshake.hpp"
@@ -105,6 +106,9 @@ struct link_state {
   // frames that arrive meanwhile wait here.
   bool joining = false;
   std::vector<std::pair<bool, std::string>> held_frames;
+  // Lag: when the peer stopped being caught up (nothing to send, nothing
+  // held back); unset while it is.
+  std::optional<std::chrono::steady_clock::time_point> behind_since;
   // Documents the node opened before the session started: announced at start.
   std::vector<std::string> early_docs;
 };
@@ -113,11 +117,11 @@ using self_ptr = link_actor::stateful_pointer<link_state>;
 
 std::atomic<subscriber_id> next_link_id{1};
 
-// One line per event, written with one call so that threads do not interleave.
-void log(self_ptr self, const std::string& level, const std::string& msg) {
-  std::string line = level + " peer_link peer=" +
-                     (self->state.sync ? short_id(self->state.peer) : std::string("--------")) + " " + msg + "\n";
-  std::cerr << line << std::flush;
+void say(self_ptr self, log::level l, const std::string& msg) {
+  auto& s = self->state;
+  std::string peer = s.sync ? short_id(s.peer) : std::string("-");
+  std::string addr = s.conn ? s.conn->peer() : std::string("-");
+  log::write(l, "peer_link", msg, {{"peer", peer}, {"addr", addr}});
 }
 
 // Who the peer is, for logs and the log limiter: its key once it proved it,
@@ -145,10 +149,9 @@ void count_error(self_ptr self, protocol::errc code, const std::string& detail) 
     s.ctx->metrics->log_lines_suppressed.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  std::string line = std::string("closing: code=") + protocol::to_string(code) + " from=" + who + " detail=\"" +
-                     detail + "\"";
-  if (suppressed) line += " suppressed=" + std::to_string(suppressed);
-  log(self, "WARN", line);
+  log::write(log::level::warn, "peer_link", "closing session: peer error",
+             {{"code", protocol::to_string(code)}, {"peer", who}, {"detail", detail},
+              {"suppressed", std::to_string(suppressed)}});
 }
 
 void close_with(self_ptr self, std::uint16_t code, const std::string& reason) {
@@ -186,7 +189,7 @@ void with_owner(self_ptr self, const std::string& doc, std::function<void(const 
               self->state.owners[doc] = owner;
               f(owner);
             },
-            [=](const caf::error& e) { log(self, "WARN", "no owner for " + doc + ": " + render(e)); });
+            [=](const caf::error& e) { say(self, log::level::warn, "no owner for " + doc + ": " + render(e)); });
 }
 
 void apply_next(self_ptr self, const std::string& doc) {
@@ -212,10 +215,18 @@ void apply_next(self_ptr self, const std::string& doc) {
             },
             [=](const caf::error& e) {
               self->state.applying[doc] = false;
-              log(self, "WARN", "apply to " + doc + " failed: " + render(e));
+              say(self, log::level::warn, "apply to " + doc + " failed: " + render(e));
               close_with(self, 4500, "internal");
             });
   });
+}
+
+void note_lag(self_ptr self) {
+  auto& s = self->state;
+  if (!s.sync) return;
+  bool caught_up = !s.sync->delta_pending() && s.sync->held_changes() == 0;
+  if (caught_up) s.behind_since.reset();
+  else if (!s.behind_since) s.behind_since = std::chrono::steady_clock::now();
 }
 
 void schedule_pump(self_ptr self) {
@@ -235,6 +246,7 @@ void pump(self_ptr self) {
     s.sync->pump(room - queued, out);
     process(self, out);
   }
+  note_lag(self);
   schedule_pump(self);
 }
 
@@ -278,7 +290,7 @@ void open_session(self_ptr self) {
   s.conn->send(header, true);  // the first frame after auth, unsealed
   s.source = std::make_unique<session_source>(s.ctx->store, r.perm, r.doc_patterns);
   s.sync = std::make_unique<protocol::peer_sync>(*s.source, s.ctx->cfg.sync);
-  log(self, "INFO", "authenticated, protocol v" + std::to_string(r.version));
+  say(self, log::level::info, "authenticated, protocol v" + std::to_string(r.version));
   // Every document the node has, stored or open (a document opened but not
   // yet committed is not in the store's list).
   self->request(s.node, caf::infinite, docs_atom::value)
@@ -294,7 +306,7 @@ void open_session(self_ptr self) {
             pump(self);
           },
           [=](const caf::error& e) {
-            log(self, "WARN", "cannot list documents: " + render(e));
+            say(self, log::level::warn, "cannot list documents: " + render(e));
             close_with(self, 4500, "internal");
           });
   auto held = std::move(s.held_frames);
@@ -324,7 +336,7 @@ void start_session(self_ptr self) {
           },
           [=](const caf::error& e) {
             self->state.joining = false;
-            log(self, "WARN", "cannot record the join: " + render(e));
+            say(self, log::level::warn, "cannot record the join: " + render(e));
             close_with(self, 4500, "internal");
           });
 }
@@ -336,7 +348,7 @@ void on_session_frame(self_ptr self, bool binary, std::string& data) {
     std::string why = f && std::holds_alternative<protocol::error_frame>(*f)
                           ? std::get<protocol::error_frame>(*f).reason
                           : "unsealed frame after authentication";
-    log(self, "WARN", "peer refused: " + why);
+    say(self, log::level::warn, "peer refused: " + why);
     s.counted = true;  // the peer's verdict; counted as closed_by_peer when the close arrives
     close_with(self, 4401, "auth_failed");
     return;
@@ -429,6 +441,7 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         protocol::sync_output out;
         s.sync->on_live(set->doc, set->changes, out);
         process(self, out);
+        note_lag(self);
         with_owner(self, set->doc, [=](const doc_owner_actor& owner) {
           self->send(owner, ack_atom::value, self->state.id, static_cast<std::uint64_t>(set->changes.size()),
                      static_cast<std::uint64_t>(set->total_bytes));
@@ -438,7 +451,7 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         auto& s = self->state;
         if (!s.sync) return;
         s.ctx->metrics->lag_events.fetch_add(1, std::memory_order_relaxed);
-        log(self, "WARN", "lagged on " + doc + ": resuming by delta");
+        say(self, log::level::warn, "lagged on " + doc + ": resuming by delta");
         protocol::sync_output out;
         s.sync->on_lagged(doc, protocol::peer_sync::clock::now(), out);
         process(self, out);
@@ -465,7 +478,7 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         else if (by_us && reason.rfind("keepalive", 0) == 0) count_error(self, protocol::errc::timeout, reason);
         else if (!by_us && !s.counted && code >= 4000 && code < 5000)
           s.ctx->metrics->count_closed_by_peer(protocol::errc_from_close_code(code).value_or(protocol::errc::unrecognized));
-        log(self, "INFO", "closed " + std::to_string(code) + " " + reason);
+        say(self, log::level::info, "closed " + std::to_string(code) + " " + reason);
         for (auto& [doc, owner] : self->state.owners) self->send(owner, unsubscribe_atom::value, self->state.id);
         self->quit();
       },
@@ -477,12 +490,28 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
           p.state = s.closing ? "closing" : s.sync->delta_pending() ? "syncing" : "live";
           p.changes_sent = s.sync->counters().changes_sent;
           p.changes_received = s.sync->counters().changes_received;
+          p.lag_changes = s.sync->held_changes();
+          for (auto& doc : s.sync->documents()) {
+            const frontier* theirs = s.sync->peer_known(doc);
+            if (!theirs || !s.source->peer_may_write(doc)) continue;
+            auto ours = s.source->our_frontier(doc);  // a read transaction
+            for (auto& [author, head] : *theirs) {
+              auto it = ours.find(author);
+              std::uint64_t have = it == ours.end() ? 0 : it->second.seq;
+              if (head.seq > have) p.behind_changes += head.seq - have;
+            }
+          }
+          if (s.behind_since)
+            p.lag_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - *s.behind_since).count();
         } else {
           p.state = s.closing ? "closing" : "handshake";
         }
         if (s.conn) {
           p.bytes_in = s.conn->bytes_in();
           p.bytes_out = s.conn->bytes_out();
+          p.address = s.conn->peer();
+          p.dialed = !s.conn->accepted();
+          p.queued_bytes = s.conn->queued_bytes();
         }
         return p;
       },

@@ -19,6 +19,7 @@ struct store_state {
   static inline const char* name = "store";
   std::shared_ptr<persistence::store> st;
   store_limits limits;
+  std::shared_ptr<node_metrics> metrics;
   std::vector<queued_commit> queue;
   bool flush_scheduled = false;
 };
@@ -35,7 +36,19 @@ void deliver(queued_commit& q, const expected<persistence::commit_result, persis
   else q.promise.deliver(make_error(errc::storage, r.error().message));
 }
 
-void commit_alone(store_state& s, queued_commit& q) { deliver(q, s.st->commit(std::move(q.batch))); }
+expected<persistence::commit_result, persistence::store_error> timed_commit(store_state& s,
+                                                                           persistence::write_batch&& b) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = s.st->commit(std::move(b));
+  if (s.metrics) {
+    s.metrics->observe_commit(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0));
+    if (!r) s.metrics->commit_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  return r;
+}
+
+void commit_alone(store_state& s, queued_commit& q) { deliver(q, timed_commit(s, std::move(q.batch))); }
 
 // Commits queue[first, last) in one transaction and splits the result back.
 void commit_group(store_state& s, std::vector<queued_commit>& group) {
@@ -52,7 +65,7 @@ void commit_group(store_state& s, std::vector<queued_commit>& group) {
       all.add_change(c.doc, c.hash, c.author, c.seq, c.encoded);
     }
   }
-  auto r = s.st->commit(std::move(all));
+  auto r = timed_commit(s, std::move(all));
   if (!r) {
     for (std::size_t i = 0; i < group.size(); ++i) {
       group[i].batch = std::move(copies[i]);
@@ -93,8 +106,10 @@ void flush(store_state& s) {
 }
 
 store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_state> self,
-                                          std::shared_ptr<persistence::store> st, store_limits limits) {
+                                          std::shared_ptr<persistence::store> st, store_limits limits,
+                                          std::shared_ptr<node_metrics> metrics) {
   self->state.st = std::move(st);
+  self->state.metrics = std::move(metrics);
   self->state.limits = limits;
   return {
       [=](commit_atom, persistence::write_batch& b) -> caf::typed_response_promise<persistence::commit_result> {
@@ -112,8 +127,9 @@ store_actor::behavior_type store_behavior(store_actor::stateful_pointer<store_st
 
 }  // namespace
 
-store_actor spawn_store_actor(caf::actor_system& sys, std::shared_ptr<persistence::store> st, store_limits limits) {
-  return sys.spawn<caf::detached>(store_behavior, std::move(st), limits);
+store_actor spawn_store_actor(caf::actor_system& sys, std::shared_ptr<persistence::store> st, store_limits limits,
+                              std::shared_ptr<node_metrics> metrics) {
+  return sys.spawn<caf::detached>(store_behavior, std::move(st), limits, std::move(metrics));
 }
 
 }  // namespace starling::actors

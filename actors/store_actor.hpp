@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "actors/messages.hpp"
+#include "actors/metrics.hpp"
 
 namespace starling::actors {
 
@@ -33,7 +34,8 @@ struct store_limits {
 };
 
 // Spawns the writer for an open store (shared with readers).
+// `metrics` (may be null) gets the commit latency of every transaction.
 store_actor spawn_store_actor(caf::actor_system& sys, std::shared_ptr<persistence::store> st,
-                              store_limits limits = {});
+                              store_limits limits = {}, std::shared_ptr<node_metrics> metrics = nullptr);
 
 }  // namespace starling::actors

@@ -44,6 +44,18 @@ bool peer_sync::delta_pending() const {
   return false;
 }
 
+std::vector<std::string> peer_sync::documents() const {
+  std::vector<std::string> out;
+  for (auto& [name, d] : docs_) out.push_back(name);
+  return out;
+}
+
+std::size_t peer_sync::held_changes() const {
+  std::size_t n = 0;
+  for (auto& [name, d] : docs_) n += d.held.size();
+  return n;
+}
+
 bool peer_sync::live(const std::string& name) const {
   auto it = docs_.find(name);
   return it != docs_.end() && it->second.served && (it->second.peer_ready || !it->second.announced);

@@ -114,9 +114,13 @@ class peer_sync {
 
   bool closed() const { return closed_; }
   bool delta_pending() const;
+  // Live changes held back for the peer (it has not sent `ready` yet).
+  std::size_t held_changes() const;
   // The peer's ready arrived for doc and our delta is out: live from here.
   bool live(const std::string& doc) const;
   const frontier* peer_known(const std::string& doc) const;
+  // The documents this session has heard of or announced.
+  std::vector<std::string> documents() const;
 
   struct stats {
     std::uint64_t changes_sent = 0, changes_received = 0, frames_sent = 0, frames_received = 0;
