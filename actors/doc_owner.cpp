@@ -22,6 +22,7 @@ struct commit_item {
       promise;
   write_ack wack;
   apply_ack aack;
+  std::vector<crdt::fork_proof> new_forks;  // published to every session after the commit
 };
 
 struct doc_owner_state {
@@ -48,8 +49,14 @@ void commit_next(self_ptr self) {
   auto items = std::make_shared<std::vector<commit_item>>(std::move(st.queued));
   st.queued.clear();
   persistence::write_batch batch;
-  for (auto& item : *items)
+  bool forks_changed = false;
+  for (auto& item : *items) {
     for (auto& c : item.changes) batch.add_change(st.doc, c);
+    forks_changed = forks_changed || !item.new_forks.empty();
+  }
+  // The proofs go with the changes: a reload quarantines the author again.
+  if (forks_changed)
+    batch.put_meta(persistence::fork_proofs_key(st.doc), persistence::encode_fork_proofs(st.d->forks()));
   if (batch.empty()) {  // nothing to store (e.g. only duplicates): reply at once
     for (auto& item : *items)
       if (auto* p = std::get_if<caf::typed_response_promise<apply_ack>>(&item.promise)) p->deliver(item.aack);
@@ -69,6 +76,14 @@ void commit_next(self_ptr self) {
                   set->total_bytes += set->changes.back().size();
                 }
                 self->send(self->state.fanout, publish_atom::value, change_set_ptr(std::move(set)), item.origin);
+              }
+              for (auto& proof : item.new_forks) {  // to every session, the origin included: it may lack one branch
+                auto set = std::make_shared<change_set>();
+                set->doc = self->state.doc;
+                set->changes = {proof.a, proof.b};
+                set->total_bytes = proof.a.size() + proof.b.size();
+                set->fork_evidence = true;
+                self->send(self->state.fanout, publish_atom::value, change_set_ptr(std::move(set)), subscriber_id{0});
               }
               if (auto* p = std::get_if<caf::typed_response_promise<write_ack>>(&item.promise)) p->deliver(item.wack);
               if (auto* p = std::get_if<caf::typed_response_promise<apply_ack>>(&item.promise)) p->deliver(item.aack);
@@ -120,20 +135,28 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
       [=](apply_atom, remote_batch& batch) -> caf::typed_response_promise<apply_ack> {
         auto p = self->make_response_promise<apply_ack>();
         auto& s = self->state;
+        std::vector<public_key> authors;
+        authors.reserve(batch.changes.size());
+        for (auto& c : batch.changes) authors.push_back(c.author);
         auto rep = s.d->apply_batch(std::move(batch.changes));
         commit_item item;
         item.origin = batch.origin;
-        for (auto& o : rep.outcomes) {
+        for (std::size_t i = 0; i < rep.outcomes.size(); ++i) {
+          const auto& o = rep.outcomes[i];
           switch (o.status) {
             case crdt::apply_status::duplicate: ++item.aack.duplicates; break;
             case crdt::apply_status::pending: ++item.aack.pending; break;
             case crdt::apply_status::refused:
-              if (item.aack.refused++ == 0)
+              if (item.aack.refused++ == 0) {
                 item.aack.first_refusal = std::string(crdt::to_string(*o.reason)) + ": " + o.message;
+                item.aack.first_reason = o.reason;
+                if (i < authors.size()) item.aack.first_author = authors[i];
+              }
               break;
             case crdt::apply_status::applied: break;
           }
         }
+        item.new_forks = rep.new_forks;
         item.aack.applied = rep.applied.size();
         if (auto& m = s.deps.metrics) {
           m->changes_remote.fetch_add(rep.applied.size(), std::memory_order_relaxed);

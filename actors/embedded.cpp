@@ -113,7 +113,7 @@ expected<node::subscription, std::string> node::subscribe(const std::string& doc
   auto sub = impl_->sys->spawn([cb, o, id](subscriber_actor::pointer me) -> subscriber_actor::behavior_type {
     return {
         [=](live_atom, const change_set_ptr& set) {
-          cb(set->doc, set->changes);
+          if (!set->fork_evidence) cb(set->doc, set->changes);
           me->send(o, ack_atom::value, id, static_cast<std::uint64_t>(set->changes.size()),
                    static_cast<std::uint64_t>(set->total_bytes));
         },

@@ -76,6 +76,10 @@ struct apply_ack {
   std::size_t pending = 0;
   std::size_t refused = 0;
   std::string first_refusal;  // reason and message of the first refusal
+  // The first refusal's reason and the author of that change: whether the
+  // sender is to blame depends on both (see peer_link).
+  std::optional<crdt::refusal> first_reason;
+  public_key first_author;
 };
 
 struct read_reply {
@@ -88,6 +92,9 @@ struct change_set {
   std::string doc;
   std::vector<bytes> changes;  // signed encodings
   std::size_t total_bytes = 0;
+  // The two changes of a fork proof, not applied: sent to peers so that
+  // they detect the equivocation too; local subscribers skip it.
+  bool fork_evidence = false;
 };
 using change_set_ptr = std::shared_ptr<const change_set>;
 

@@ -192,6 +192,31 @@ void with_owner(self_ptr self, const std::string& doc, std::function<void(const 
             [=](const caf::error& e) { say(self, log::level::warn, "no owner for " + doc + ": " + render(e)); });
 }
 
+// Whether a refusal shows the peer itself misbehaving. A change that is
+// invalid in itself (signature, document, op, time) would have been refused
+// by an honest relayer too. Refusals that depend on what this node knows
+// (a fork proof, which branch of a fork it holds, a full pending set, a gap
+// that a later batch fills) blame only the change's author: a peer that
+// merely relays it is not at fault, unless it is the author.
+bool sender_at_fault(self_ptr self, const apply_ack& ack) {
+  if (!ack.first_reason) return false;
+  switch (*ack.first_reason) {
+    case crdt::refusal::bad_signature:
+    case crdt::refusal::wrong_doc:
+    case crdt::refusal::invalid_op:
+    case crdt::refusal::bad_time:
+      return true;
+    case crdt::refusal::broken_chain:
+    case crdt::refusal::quarantined:
+    case crdt::refusal::refused_dependency:
+      return ack.first_author == self->state.peer;
+    case crdt::refusal::chain_gap:
+    case crdt::refusal::pending_full:
+      return false;
+  }
+  return true;
+}
+
 void apply_next(self_ptr self, const std::string& doc) {
   auto& s = self->state;
   auto& q = s.to_apply[doc];
@@ -204,8 +229,7 @@ void apply_next(self_ptr self, const std::string& doc) {
         .then(
             [=](const apply_ack& ack) {
               self->state.applying[doc] = false;
-              if (ack.refused > 0 && ack.first_refusal.rfind("pending_full", 0) != 0 &&
-                  ack.first_refusal.rfind("chain_gap", 0) != 0) {
+              if (ack.refused > 0 && sender_at_fault(self, ack)) {
                 protocol::sync_output out;
                 self->state.sync->on_refused(doc, ack.first_refusal, out);
                 process(self, out);
@@ -343,14 +367,20 @@ void start_session(self_ptr self) {
 
 void on_session_frame(self_ptr self, bool binary, std::string& data) {
   auto& s = self->state;
-  if (!binary) {  // only the peer's refusal of our auth can come unsealed now
+  if (!binary) {
+    // After authentication only the peer's refusal of our auth may come
+    // unsealed (it decided before it saw our header); anything else is a
+    // protocol violation.
     auto f = protocol::decode_control(data);
-    std::string why = f && std::holds_alternative<protocol::error_frame>(*f)
-                          ? std::get<protocol::error_frame>(*f).reason
-                          : "unsealed frame after authentication";
-    say(self, log::level::warn, "peer refused: " + why);
-    s.counted = true;  // the peer's verdict; counted as closed_by_peer when the close arrives
-    close_with(self, 4401, "auth_failed");
+    if (f && std::holds_alternative<protocol::error_frame>(*f)) {
+      say(self, log::level::warn, "peer refused: " + std::get<protocol::error_frame>(*f).reason);
+      s.counted = true;  // the peer's verdict; counted as closed_by_peer when its close arrives
+      close_with(self, protocol::close_code(std::get<protocol::error_frame>(*f).code), "refused");
+      return;
+    }
+    send_frame(self, false, protocol::encode(protocol::error_frame{protocol::errc::malformed, "unsealed frame after authentication", {}}));
+    count_error(self, protocol::errc::malformed, "unsealed frame after authentication");
+    close_with(self, protocol::close_code(protocol::errc::malformed), "malformed");
     return;
   }
   if (!s.channel->has_header()) {
@@ -362,8 +392,9 @@ void on_session_frame(self_ptr self, bool binary, std::string& data) {
   }
   auto opened = s.channel->open(data);
   if (!opened) {
-    // Unauthenticated or out of order: the channel is unusable, so no
-    // sealed error frame can follow; the close code says it.
+    // Our direction of the channel has its own key and counter: the error
+    // frame can still be sealed.
+    send_frame(self, false, protocol::encode(protocol::error_frame{protocol::errc::malformed, "frame failed to open", {}}));
     count_error(self, protocol::errc::malformed, "frame failed to open (sealed channel)");
     close_with(self, protocol::close_code(protocol::errc::malformed), "malformed");
     return;
@@ -404,7 +435,7 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         auto st = binary ? s.hs->on_binary() : s.hs->on_frame(data);
         for (auto& f : st.frames) s.conn->send(f, false);
         if (st.failure) {
-          count_error(self, st.failure->code, "handshake: " + st.failure->reason);
+          count_error(self, st.failure->code, st.failure->reason);
           close_with(self, st.close_code ? *st.close_code : 4401, protocol::to_string(st.failure->code));
           return;
         }
@@ -416,7 +447,7 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         auto st = s.hs->on_timeout();
         if (!st.failure) return;
         for (auto& f : st.frames) s.conn->send(f, false);
-        count_error(self, st.failure->code, "handshake: " + st.failure->reason);
+        count_error(self, st.failure->code, st.failure->reason);
         close_with(self, st.close_code ? *st.close_code : 4408, "timeout");
       },
       [=](pump_atom) {

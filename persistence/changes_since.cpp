@@ -5,6 +5,10 @@
 // applied after it). Merging the per-author streams by log index with a heap
 // therefore yields the missing changes in this node's log order, touching
 // only the chain entries and changes that are sent: O(missing · log authors).
+//
+// Where the peer's head for an author has another hash than our change at
+// that seq, the author equivocated; our change at that seq is sent as well,
+// so that catch-up (not only the live stream) spreads forks.
 #include <algorithm>
 #include <queue>
 
@@ -88,7 +92,14 @@ expected<change_page, store_error> store::changes_since(std::string_view doc,
     from.end_index = impl_->load_doc_record(t, doc).next_log_index;
     for (const auto& [author, head] : impl_->load_frontier(t, doc)) {
       std::uint64_t known = seq_of(theirs, author);
-      if (head.seq > known) from.next_seq.emplace_back(author, known + 1);
+      std::uint64_t start = known + 1;
+      if (known >= 1 && known <= head.seq) {
+        // They hold another change at this seq: the author forked. Send
+        // ours too, so that they can prove it.
+        auto e = impl_->load_chain_entry(t, doc, author, known);
+        if (e && e->hash != theirs.at(author).hash) start = known;
+      }
+      if (head.seq >= start) from.next_seq.emplace_back(author, start);
     }
     return impl_->serve_page(t, doc, from, max_bytes);
   });

@@ -2,6 +2,60 @@
 
 namespace starling::persistence {
 
+std::string fork_proofs_key(const std::string& doc) { return "forks/" + doc; }
+
+namespace {
+void put_u32(bytes& out, std::uint32_t n) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(n >> (8 * i)));
+}
+}  // namespace
+
+// [u32 count] then per proof [u32 len a][a][u32 len b][b], little endian;
+// author and seq are read back from the changes themselves.
+bytes encode_fork_proofs(const std::vector<crdt::fork_proof>& proofs) {
+  bytes out;
+  put_u32(out, static_cast<std::uint32_t>(proofs.size()));
+  for (auto& p : proofs) {
+    put_u32(out, static_cast<std::uint32_t>(p.a.size()));
+    out.insert(out.end(), p.a.begin(), p.a.end());
+    put_u32(out, static_cast<std::uint32_t>(p.b.size()));
+    out.insert(out.end(), p.b.begin(), p.b.end());
+  }
+  return out;
+}
+
+expected<std::vector<crdt::fork_proof>, std::string> decode_fork_proofs(byte_view data) {
+  std::size_t at = 0;
+  auto u32 = [&](std::uint32_t& n) {
+    if (data.size() - at < 4) return false;
+    n = 0;
+    for (int i = 0; i < 4; ++i) n |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(data[at + i])) << (8 * i);
+    at += 4;
+    return true;
+  };
+  auto blob = [&](bytes& out) {
+    std::uint32_t n = 0;
+    if (!u32(n) || data.size() - at < n) return false;
+    out.assign(data.begin() + at, data.begin() + at + n);
+    at += n;
+    return true;
+  };
+  std::uint32_t count = 0;
+  if (!u32(count)) return make_unexpected(std::string("fork proofs: truncated"));
+  std::vector<crdt::fork_proof> out;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    crdt::fork_proof p;
+    if (!blob(p.a) || !blob(p.b)) return make_unexpected(std::string("fork proofs: truncated"));
+    auto a = crdt::decode(p.a);
+    if (!a) return make_unexpected("fork proofs: change does not decode: " + a.error().message);
+    p.author = a->author;
+    p.seq = a->seq;
+    out.push_back(std::move(p));
+  }
+  if (at != data.size()) return make_unexpected(std::string("fork proofs: trailing bytes"));
+  return out;
+}
+
 expected<crdt::document, std::string> load_document(const store& st, const std::string& doc,
                                                     const crdt::document_limits& limits, load_stats* stats) {
   crdt::document d(doc, limits);
@@ -12,6 +66,15 @@ expected<crdt::document, std::string> load_document(const store& st, const std::
     if (!restored) return make_unexpected("snapshot of " + doc + ": " + restored.error());
     d = std::move(*restored);
     if (stats) stats->from_snapshot = true;
+  }
+  // Known forks first: the author's changes from the fork point on are then
+  // refused during replay, as they were when the proof was made.
+  auto forks = st.get_meta(fork_proofs_key(doc));
+  if (!forks) return make_unexpected(forks.error().message);
+  if (*forks) {
+    auto proofs = decode_fork_proofs(**forks);
+    if (!proofs) return make_unexpected(doc + ": " + proofs.error());
+    for (auto& p : *proofs) d.apply_fork_proof(p);
   }
   // Replay in pages so that a large log never sits decoded in memory twice.
   constexpr std::size_t page = 65536;

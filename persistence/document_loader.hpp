@@ -16,6 +16,13 @@ struct load_stats {
   bool from_snapshot = false;
 };
 
+// Fork proofs are kept in the store's meta table under fork_proofs_key(doc)
+// (the store keeps one branch of a fork in its log; the proofs make a
+// reloaded document quarantine the author again, before replay).
+std::string fork_proofs_key(const std::string& doc);
+bytes encode_fork_proofs(const std::vector<crdt::fork_proof>& proofs);
+expected<std::vector<crdt::fork_proof>, std::string> decode_fork_proofs(byte_view data);
+
 expected<crdt::document, std::string> load_document(const store& st, const std::string& doc,
                                                     const crdt::document_limits& limits = {},
                                                     load_stats* stats = nullptr);

@@ -351,10 +351,9 @@ TEST_CASE("errors: a sealed frame that fails to open closes with 4000", "[errors
   auto e = p->until_closed();
   REQUIRE(e.close);
   CHECK(e.close->code == protocol::close_code(errc::malformed));
-  // Today the node sends no error frame here (peer_link.cpp: "no sealed
-  // error frame can follow"), although its send stream still works; if one
-  // comes, it must say malformed.
-  if (e.error) CHECK(e.error->code == errc::malformed);
+  // The node's own direction of the channel still works: the error is sealed.
+  REQUIRE(e.error);
+  CHECK(e.error->code == errc::malformed);
   check_counted(*s.n, "malformed");
   check_still_serves(s, "doc");
 }
@@ -502,7 +501,7 @@ TEST_CASE("errors: a batch from a peer trusted with read only gets forbidden 440
   check_still_serves(s, "doc");
 }
 
-TEST_CASE("errors: an unsealed frame after authentication closes with 4401", "[errors]") {
+TEST_CASE("errors: an unsealed frame after authentication gets malformed 4000", "[errors]") {
   served_node s;
   auto evil = auth::identity::generate();
   s.trust(evil, read_write());
@@ -511,10 +510,10 @@ TEST_CASE("errors: an unsealed frame after authentication closes with 4401", "[e
   REQUIRE(p->send_text(protocol::encode(protocol::frontier_frame{"doc", {}})));
   auto e = p->until_closed();
   REQUIRE(e.close);
-  CHECK(e.close->code == protocol::close_code(errc::auth_failed));
-  // Today the node takes any unsealed text after auth for the peer refusing
-  // its auth and closes without an error frame; if one comes, it says so.
-  if (e.error) CHECK(e.error->code == errc::auth_failed);
+  CHECK(e.close->code == protocol::close_code(errc::malformed));
+  REQUIRE(e.error);
+  CHECK(e.error->code == errc::malformed);
+  check_counted(*s.n, "malformed");
   check_still_serves(s, "doc");
 }
 
