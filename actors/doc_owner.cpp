@@ -4,6 +4,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <unordered_map>
 #include <variant>
 
 #include "actors/errors.hpp"
@@ -16,7 +17,15 @@ namespace {
 
 // Changes waiting for (or in) one commit, and who waits for them.
 struct commit_item {
-  std::vector<crdt::change> changes;  // applied, in application order
+  // An applied change as the store and the fan-out need it: its signed
+  // encoding (made once) and its place in the author's chain.
+  struct applied_change {
+    hash256 hash;
+    public_key author;
+    std::uint64_t seq;
+    bytes encoded;
+  };
+  std::vector<applied_change> changes;  // in application order
   subscriber_id origin = 0;
   std::variant<std::monostate, caf::typed_response_promise<write_ack>, caf::typed_response_promise<apply_ack>>
       promise;
@@ -51,7 +60,7 @@ void commit_next(self_ptr self) {
   persistence::write_batch batch;
   bool forks_changed = false;
   for (auto& item : *items) {
-    for (auto& c : item.changes) batch.add_change(st.doc, c);
+    for (auto& c : item.changes) batch.add_change(st.doc, c.hash, c.author, c.seq, c.encoded);
     forks_changed = forks_changed || !item.new_forks.empty();
   }
   // The proofs go with the changes: a reload quarantines the author again.
@@ -72,7 +81,7 @@ void commit_next(self_ptr self) {
                 auto set = std::make_shared<change_set>();
                 set->doc = self->state.doc;
                 for (auto& c : item.changes) {
-                  set->changes.push_back(crdt::encode(c));
+                  set->changes.push_back(std::move(c.encoded));
                   set->total_bytes += set->changes.back().size();
                 }
                 self->send(self->state.fanout, publish_atom::value, change_set_ptr(std::move(set)), item.origin);
@@ -126,7 +135,7 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
         if (s.deps.metrics) s.deps.metrics->changes_local.fetch_add(1, std::memory_order_relaxed);
         commit_item item;
         item.wack = write_ack{c->hash, s.d->current_frontier()};
-        item.changes.push_back(std::move(*c));
+        item.changes.push_back({c->hash, c->author, c->seq, crdt::encode(*c)});
         item.promise = p;
         s.queued.push_back(std::move(item));
         commit_next(self);
@@ -137,7 +146,12 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
         auto& s = self->state;
         std::vector<public_key> authors;
         authors.reserve(batch.changes.size());
-        for (auto& c : batch.changes) authors.push_back(c.author);
+        std::unordered_map<hash256, std::pair<public_key, std::uint64_t>, fixed_bytes_hasher> ids;
+        ids.reserve(batch.changes.size());
+        for (auto& c : batch.changes) {
+          authors.push_back(c.author);
+          ids.emplace(c.hash, std::make_pair(c.author, c.seq));
+        }
         auto rep = s.d->apply_batch(std::move(batch.changes));
         commit_item item;
         item.origin = batch.origin;
@@ -171,7 +185,17 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
           for (auto& o : rep.outcomes) count_refusal(o);
           for (auto& o : rep.late_refusals) count_refusal(o);
         }
-        for (auto& h : rep.applied) item.changes.push_back(*crdt::decode(*s.d->encoding(h)));
+        item.changes.reserve(rep.applied.size());
+        for (auto& h : rep.applied) {
+          auto enc = s.d->encoding(h);
+          auto it = ids.find(h);
+          if (it != ids.end()) {
+            item.changes.push_back({h, it->second.first, it->second.second, std::move(*enc)});
+          } else {  // released from pending: it came in an earlier batch
+            auto c = crdt::decode(*enc);
+            item.changes.push_back({h, c->author, c->seq, std::move(*enc)});
+          }
+        }
         item.promise = p;
         s.queued.push_back(std::move(item));
         commit_next(self);

@@ -224,6 +224,17 @@ void apply_next(self_ptr self, const std::string& doc) {
   s.applying[doc] = true;
   auto batch = std::move(q.front());
   q.pop_front();
+  // Everything else already queued for the document goes along, in order:
+  // one apply (and one commit) for many frames, so that a live stream of
+  // one-change frames is not limited to one commit per change. Bounded
+  // below the fan-out's per-subscriber backlog so that publishing the
+  // result never detaches local subscribers.
+  const std::size_t cap = std::max<std::size_t>(1, std::min<std::size_t>(8192, s.ctx->cfg.subscriber_max_changes / 2));
+  while (!q.empty() && batch.size() + q.front().size() <= cap) {
+    auto& more = q.front();
+    batch.insert(batch.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    q.pop_front();
+  }
   with_owner(self, doc, [=](const doc_owner_actor& owner) mutable {
     self->request(owner, caf::infinite, apply_atom::value, remote_batch{std::move(batch), self->state.id})
         .then(

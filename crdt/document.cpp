@@ -68,7 +68,9 @@ apply_report document::apply_batch(std::vector<change> batch) { return run(std::
 apply_report document::run(std::vector<change> batch, bool amortised) {
   apply_report rep;
   if (state_.by_hash.size() + batch.size() > state_.by_hash.bucket_count())
-    state_.by_hash.reserve(state_.by_hash.size() + batch.size());
+    // Geometric growth: reserving exactly what this batch needs rehashes the
+    // whole table every few batches.
+    state_.by_hash.reserve(std::max(state_.by_hash.size() + batch.size(), 2 * state_.by_hash.bucket_count()));
   rep.outcomes.resize(batch.size());
   std::vector<verdict> verdicts;
   if (amortised) {
