@@ -43,6 +43,7 @@ struct doc_owner_state {
   fanout_actor fanout;
   std::vector<commit_item> queued;
   bool committing = false;
+  std::uint64_t next_log_index = 0;  // what the store gives the next stored change
 };
 
 using self_ptr = doc_owner_actor::stateful_pointer<doc_owner_state>;
@@ -74,17 +75,23 @@ void commit_next(self_ptr self) {
   st.committing = true;
   self->request(st.deps.writer, caf::infinite, commit_atom::value, std::move(batch))
       .then(
-          [=](const persistence::commit_result&) {
+          [=](const persistence::commit_result& r) {
             self->state.committing = false;
+            std::size_t k = 0;  // outcomes are in batch order, one per change
             for (auto& item : *items) {
               if (!item.changes.empty()) {
                 auto set = std::make_shared<change_set>();
                 set->doc = self->state.doc;
                 for (auto& c : item.changes) {
+                  bool stored = k >= r.outcomes.size() || r.outcomes[k] == persistence::change_outcome::stored;
+                  ++k;
+                  if (!stored) continue;  // already in the store: not applied now
+                  set->log_index.push_back(self->state.next_log_index++);
                   set->changes.push_back(std::move(c.encoded));
                   set->total_bytes += set->changes.back().size();
                 }
-                self->send(self->state.fanout, publish_atom::value, change_set_ptr(std::move(set)), item.origin);
+                if (!set->changes.empty())
+                  self->send(self->state.fanout, publish_atom::value, change_set_ptr(std::move(set)), item.origin);
               }
               for (auto& proof : item.new_forks) {  // to every session, the origin included: it may lack one branch
                 auto set = std::make_shared<change_set>();
@@ -121,6 +128,12 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
     return doc_owner_actor::behavior_type::make_empty_behavior();
   }
   st.d.emplace(std::move(*loaded));
+  auto end = st.deps.store->log_end(doc);
+  if (!end) {
+    self->quit(make_error(errc::storage, "loading " + doc + ": " + end.error().message));
+    return doc_owner_actor::behavior_type::make_empty_behavior();
+  }
+  st.next_log_index = *end;
   st.fanout = spawn_fanout(self, doc, fanout_limits{st.cfg.subscriber_max_changes, st.cfg.subscriber_max_bytes});
   return {
       [=](write_atom, const write_request& req) -> caf::typed_response_promise<write_ack> {

@@ -91,6 +91,9 @@ struct read_reply {
 struct change_set {
   std::string doc;
   std::vector<bytes> changes;  // signed encodings
+  // Each change's index in this node's log of the document (store log_end
+  // order); empty for fork evidence.
+  std::vector<std::uint64_t> log_index;
   std::size_t total_bytes = 0;
   // The two changes of a fork proof, not applied: sent to peers so that
   // they detect the equivocation too; local subscribers skip it.

@@ -41,6 +41,7 @@ struct node_info {
   std::string node_id;     // lowercase hex public key
   std::uint16_t port = 0;  // the sync listener's port, 0 if not listening
   std::shared_ptr<const node_metrics> metrics;  // the node's session counters
+  std::shared_ptr<persistence::store> store;    // for reads (any thread); writes go through the node
 };
 
 // Opens the data directory (creating it, the store and the node key if

@@ -1,169 +1,190 @@
-// `starling demo`: three replicas in one process, each with its own LMDB
-// store, write concurrently to one document and exchange changes through the
-// store (changes_since), the wire codec (batch frames) and amortised
-// verification, in a seeded random order. Then every replica restarts from
-// its data directory alone, and all must show the same state and digest.
+// `starling demo`: three real nodes in one process, each with its own data
+// directory, sync listener and HTTP API on loopback. Node A issues a join
+// token for each of B and C; they dial A with it (A trusts them from then
+// on, B and C trust A by its id). All three write concurrently to one
+// document in a seeded random order; the demo waits until every node holds
+// the same state and digest, and shows them with the time it took.
 #include "app/demo.hpp"
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <random>
-#include <unistd.h>
+#include <thread>
 
-#include "auth/identity.hpp"
-#include "crdt/document.hpp"
-#include "persistence/store.hpp"
-#include "protocol/binary.hpp"
+#include "actors/errors.hpp"
+#include "actors/node_actor.hpp"
+#include "app/service.hpp"
+#include "auth/trust.hpp"
 
 namespace starling::app {
 
 namespace {
 
 namespace fs = std::filesystem;
+using namespace actors;
+using nlohmann::json;
 const char* const doc_name = "todos";
+constexpr auto ask_timeout = std::chrono::seconds(30);
 
-struct replica {
-  std::string name;
-  auth::identity id;
-  std::string dir;
-  std::unique_ptr<persistence::store> store;
-  crdt::document doc{doc_name};
-};
-
-// Rebuilds a document from what its store holds: the log in local order.
-crdt::document load(const persistence::store& st) {
-  crdt::document d(doc_name);
-  std::vector<crdt::change> batch;
-  auto r = st.load_log(doc_name, 0, [&](std::uint64_t, const hash256&, byte_view enc) {
-    auto c = crdt::decode(enc);
-    if (c) batch.push_back(std::move(*c));
-    return true;
-  });
-  if (!r) throw std::runtime_error("load_log: " + r.error().message);
-  d.apply_batch(std::move(batch));
-  return d;
+template <class T, class Handle, class... Ts>
+T ask(caf::actor_system& sys, const Handle& h, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  std::optional<T> out;
+  std::string err;
+  self->request(h, ask_timeout, std::forward<Ts>(xs)...)
+      .receive([&](const T& v) { out = v; }, [&](const caf::error& e) { err = render(e); });
+  if (!out) throw std::runtime_error(err);
+  return *out;
 }
 
-void commit(replica& r, const std::vector<crdt::change>& changes) {
-  persistence::write_batch b;
-  for (auto& c : changes) b.add_change(doc_name, c);
-  auto res = r.store->commit(std::move(b));
-  if (!res) throw std::runtime_error("commit: " + res.error().message);
+doc_owner_actor owner(caf::actor_system& sys, service& s) {
+  return ask<doc_owner_actor>(sys, s.node().handle, doc_atom::value, std::string(doc_name));
 }
 
-// What `to` lacks from `from`, through store pages and wire frames.
-std::size_t sync(replica& from, replica& to, std::mt19937_64& rng) {
-  auto page = from.store->changes_since(doc_name, to.doc.current_frontier(), 1 << 20);
-  std::size_t sent = 0;
-  while (page && !page->changes.empty()) {
-    for (auto& frame : protocol::encode_batches(doc_name, page->changes)) {
-      auto batch = protocol::decode_batch(frame);
-      if (!batch) throw std::runtime_error("decode_batch: " + batch.error().message);
-      std::unordered_map<hash256, crdt::change, fixed_bytes_hasher> by_hash;
-      for (auto& c : batch->changes) by_hash.emplace(c.hash, c);
-      sent += batch->changes.size();
-      auto rep = to.doc.apply_batch(std::move(batch->changes));
-      std::vector<crdt::change> applied;
-      for (auto& h : rep.applied) applied.push_back(by_hash.at(h));
-      commit(to, applied);
-    }
-    if (!page->next) break;
-    page = from.store->changes_since(doc_name, *page->next, 1 << 20);
-  }
-  (void)rng;
-  return sent;
+doc_status status_of(caf::actor_system& sys, service& s) {
+  return ask<doc_status>(sys, owner(sys, s), status_atom::value);
+}
+
+service_config node_config(const std::string& dir) {
+  service_config cfg = default_service_config();
+  cfg.node.data_dir = dir;
+  cfg.node.net.listen_port = 0;  // ephemeral ports: demos never collide
+  cfg.http.port = 0;
+  cfg.node.dialer.base_backoff = std::chrono::milliseconds(100);
+  cfg.node.dialer.max_backoff = std::chrono::milliseconds(2000);
+  return cfg;
 }
 
 }  // namespace
 
 int run_demo(const demo_options& opt) {
-  using clock = std::chrono::steady_clock;
-  auto started = clock::now();
   std::uint64_t seed = opt.seed ? opt.seed : std::random_device{}();
   std::mt19937_64 rng(seed);
-  std::cout << "starling demo: 3 replicas, document '" << doc_name << "', seed " << seed
-            << " (replay: starling demo --seed " << seed << ")\n";
-
-  fs::path base = opt.dir.empty() ? fs::temp_directory_path() / ("starling-demo-" + std::to_string(::getpid()))
-                                  : fs::path(opt.dir);
-  fs::create_directories(base);
-  std::vector<replica> rs;
-  for (const char* n : {"ada", "bo", "cy"}) {
-    std::array<std::uint8_t, 32> key_seed{};
-    for (auto& b : key_seed) b = static_cast<std::uint8_t>(rng());
-    replica r{n, auth::identity::from_seed(key_seed), (base / n).string(), nullptr};
-    fs::create_directories(r.dir);
-    auto st = persistence::store::open(r.dir);
-    if (!st) {
-      std::cerr << "starling demo: " << st.error().message << "\n";
-      return 1;
-    }
-    r.store = std::move(*st);
-    rs.push_back(std::move(r));
-    std::cout << "  replica " << n << ": node " << rs.back().id.short_id() << ", data " << rs.back().dir << "\n";
+  std::string parent = opt.dir;
+  bool temp = parent.empty();
+  if (temp) {
+    char tmpl[] = "/tmp/starling-demo-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    parent = tmpl;
   }
+  std::cout << "starling demo: 3 nodes on loopback, seed " << seed << ", data in " << parent << "\n";
+  log::configure(log::level::warn, log::format::text);
+  auto started = std::chrono::steady_clock::now();
+  int result = 1;
+  {
+    caf::actor_system_config sys_cfg;
+    caf::actor_system sys{sys_cfg};
+    const char* names[] = {"A", "B", "C"};
+    std::vector<std::unique_ptr<service>> nodes;
 
-  auto write = [&](replica& r, std::vector<crdt::mutation> m) {
-    auto c = r.doc.make_change(m, r.id.keys(), crdt::wall_clock_ms());
-    if (!c) throw std::runtime_error(r.name + ": " + c.error().message + " at " + c.error().path);
-    commit(r, {*c});  // acknowledged only after the commit
-  };
-  using K = crdt::mutation::kind;
-  write(rs[0], {{K::set, "/title", "demo list"}, {K::set, "/items", nlohmann::json::array()},
-               {K::set, "/done", nlohmann::json::object()}});
-  sync(rs[0], rs[1], rng);
-  sync(rs[0], rs[2], rng);
-
-  std::size_t writes = 1, shipped = 0;
-  for (int round = 0; round < opt.rounds; ++round) {
-    // Everyone writes without seeing the others: concurrent changes.
-    for (auto& r : rs) {
-      auto n = static_cast<std::int64_t>(rng() % 3);
-      write(r, {{K::ins, "/items/0", r.name + " task " + std::to_string(round)},
-                {K::inc, "/done/" + r.name, n},
-                {K::set, "/last_writer", r.name}});
-      ++writes;
+    auto a = service::start(sys, node_config((fs::path(parent) / "A").string()));
+    if (!a) throw std::runtime_error("node A: " + a.error());
+    nodes.push_back(std::move(*a));
+    auto& na = *nodes[0];
+    std::cout << "  A " << na.node_id().substr(0, 16) << "  sync " << na.sync_url() << "  http " << na.http_url() << "\n";
+    for (int i = 1; i < 3; ++i) {
+      // A issues a single-use token; the new node presents it when it dials A.
+      auth::token_record grant;
+      grant.perm = auth::permissions(auth::permission::read) | auth::permission::write;
+      grant.created_ms = auth::system_now_ms();
+      grant.expires_ms = grant.created_ms + 10 * 60 * 1000;
+      grant.note = std::string("demo node ") + names[i];
+      auto token = ask<std::string>(sys, na.node().handle, token_atom::value, grant);
+      auto cfg = node_config((fs::path(parent) / names[i]).string());
+      cfg.node.peers.push_back(na.sync_url());
+      cfg.node.join_token = token;
+      auth::trust_entry trust_a;
+      trust_a.key = *auth::parse_node_id(na.node_id());
+      trust_a.perm = grant.perm;
+      trust_a.note = "demo node A";
+      cfg.node.trusted.push_back(trust_a);
+      auto n = service::start(sys, cfg);
+      if (!n) throw std::runtime_error(std::string("node ") + names[i] + ": " + n.error());
+      std::cout << "  " << names[i] << " " << (*n)->node_id().substr(0, 16) << "  joins A with token "
+                << token.substr(0, 9) << "…  http " << (*n)->http_url() << "\n";
+      nodes.push_back(std::move(*n));
     }
-    // Pairwise exchange in a random order.
-    std::vector<std::pair<int, int>> links = {{0, 1}, {1, 0}, {1, 2}, {2, 1}, {0, 2}, {2, 0}};
-    std::shuffle(links.begin(), links.end(), rng);
-    for (auto [a, b] : links)
-      if (rng() % 4 != 0) shipped += sync(rs[a], rs[b], rng);  // some links skip a round
-  }
-  for (int pass = 0; pass < 2; ++pass)
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b)
-        if (a != b) shipped += sync(rs[a], rs[b], rng);
-  auto converged_at = clock::now();
 
-  // Restart: close every store and rebuild each replica from disk alone.
-  for (auto& r : rs) r.store.reset();
-  bool same = true;
-  std::string ref_state;
-  hash256 ref_digest;
-  std::cout << "\nafter " << writes << " writes and " << shipped << " changes shipped, restarted from disk:\n";
-  for (auto& r : rs) {
-    auto st = persistence::store::open(r.dir);
-    if (!st) {
-      std::cerr << "starling demo: reopen: " << st.error().message << "\n";
-      return 1;
+    // Concurrent writes: each node adds its items and bumps a shared counter.
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> writers;
+    std::vector<std::uint64_t> seeds;
+    for (int i = 0; i < 3; ++i) seeds.push_back(rng());
+    for (int i = 0; i < 3; ++i)
+      writers.emplace_back([&, i] {
+        std::mt19937_64 r(seeds[i]);
+        auto own = owner(sys, *nodes[i]);
+        for (int k = 0; k < opt.rounds; ++k) {
+          write_request w;
+          std::string key = std::string("/") + names[i] + std::to_string(r() % 5);
+          w.mutations.push_back({crdt::mutation::kind::set, key, json{{"by", names[i]}, {"n", k}}});
+          w.mutations.push_back({crdt::mutation::kind::inc, "/count", 1});
+          ask<write_ack>(sys, own, write_atom::value, w);
+          if (r() % 4 == 0) std::this_thread::yield();
+        }
+      });
+    for (auto& t : writers) t.join();
+    auto written = std::chrono::steady_clock::now();
+    std::cout << "  wrote " << 3 * opt.rounds << " changes ("
+              << std::chrono::duration_cast<std::chrono::milliseconds>(written - t0).count() << " ms)\n";
+
+    // Wait (with a deadline) until every node has everything.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::vector<doc_status> st;
+    bool converged = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+      st.clear();
+      for (auto& n : nodes) st.push_back(status_of(sys, *n));
+      converged = st[0].changes == static_cast<std::size_t>(3 * opt.rounds) && st[1].digest == st[0].digest &&
+                  st[2].digest == st[0].digest;
+      if (converged) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    auto d = load(**st);
-    auto dump = d.state().dump();
-    if (ref_state.empty()) ref_state = dump, ref_digest = d.digest();
-    same = same && dump == ref_state && d.digest() == ref_digest && d.digest() == r.doc.digest();
-    std::cout << "  " << r.name << ": " << d.change_count() << " changes, digest " << to_hex(d.digest()).substr(0, 16)
-              << "\n";
+    auto done = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      std::cout << "  " << names[i] << " changes=" << st[i].changes << " digest=" << st[i].digest.substr(0, 32) << "\n";
+    auto state = ask<read_reply>(sys, owner(sys, *nodes[0]), read_atom::value, std::string());
+    std::cout << "  state: " << state.json << "\n";
+    if (converged) {
+      std::cout << "converged: 3 nodes, identical digests, "
+                << std::chrono::duration_cast<std::chrono::milliseconds>(done - written).count()
+                << " ms after the last write ("
+                << std::chrono::duration_cast<std::chrono::milliseconds>(done - started).count() << " ms in all)\n";
+      result = 0;
+    } else {
+      std::cout << "NOT converged within 60 s\n";
+    }
+    if (opt.keep && converged) {
+      std::cout << "running until Ctrl-C; try:\n";
+      for (std::size_t i = 0; i < nodes.size(); ++i)
+        std::cout << "  " << names[i] << "  status page " << nodes[i]->http_url() << "/   sync "
+                  << nodes[i]->sync_url() << "\n";
+      std::cout << "  starling get --node " << nodes[0]->http_url() << " " << doc_name << "\n";
+      sigset_t sigs;
+      sigemptyset(&sigs);
+      sigaddset(&sigs, SIGINT);
+      sigaddset(&sigs, SIGTERM);
+      pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+      int sig = 0;
+      sigwait(&sigs, &sig);
+    }
+    // The joiners first, so that none of them sees A go away and redials.
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) (*it)->stop();
+    nodes.clear();
+    sys.await_all_actors_done();
   }
-  std::cout << "\nstate:\n" << nlohmann::json::parse(ref_state).dump(2) << "\n";
-  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  std::cout << "\n" << (same ? "converged" : "DIVERGED") << ": identical state and digest on all 3 replicas: "
-            << (same ? "yes" : "no") << " (converged in " << ms(converged_at - started) << " ms, total "
-            << ms(clock::now() - started) << " ms)\n";
-  if (!opt.keep && opt.dir.empty()) fs::remove_all(base);
-  return same ? 0 : 1;
+  if (temp && !opt.keep) {
+    std::error_code ec;
+    fs::remove_all(parent, ec);
+  }
+  return result;
 }
 
 }  // namespace starling::app

@@ -1,66 +1,140 @@
 // The starling command line.
-#include <cstring>
-#include <iostream>
-#include <string>
+#include <CLI/CLI.hpp>
 
-#include "app/demo.hpp"
+#include <iostream>
+
+#include "app/commands.hpp"
+
+using namespace starling::app;
 
 namespace {
 
-const char* usage =
-    "usage: starling <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  demo [--seed N] [--rounds N] [--dir DIR] [--keep]\n"
-    "      three replicas with their own LMDB stores write concurrently to one\n"
-    "      document, exchange changes in a seeded random order, restart from\n"
-    "      disk and show identical state and digest\n";
-
-int bad_usage(const std::string& why) {
-  std::cerr << "starling: " << why << "\n" << usage;
-  return 2;
+void add_node_flags(CLI::App* cmd, node_flags& f, bool with_config) {
+  if (with_config) cmd->add_option("--config", f.config_file, "JSON config file (default: DATA_DIR/starling.json if present)");
+  cmd->add_option("--data-dir", f.data_dir, "data directory (LMDB store, node key, config)");
+  cmd->add_option("--listen", f.listen, "sync endpoint host:port (default 127.0.0.1:7400)");
+  cmd->add_option("--http-listen", f.http_listen, "HTTP API host:port (default 127.0.0.1:7480)");
+  cmd->add_option("--peer", f.peers, "peer sync URL ws://host:port/v1/sync to dial (repeatable)");
+  cmd->add_option("--trust", f.trust, "node id to trust with read,write (repeatable)");
+  cmd->add_option("--join-token", f.join_token, "join token to present to peers (a new node)");
+  cmd->add_option("--durability", f.durability, "sync | nometasync | nosync (default sync)");
+  cmd->add_option("--log-level", f.log_level, "debug | info | warn | error");
+  cmd->add_option("--log-format", f.log_format, "text | json");
 }
 
-bool parse_number(const char* s, std::uint64_t& out) {
-  if (!s || !*s) return false;
-  char* end = nullptr;
-  out = std::strtoull(s, &end, 10);
-  return *end == '\0';
+void add_client_flags(CLI::App* cmd, client_options& o) {
+  cmd->add_option("--node", o.node, "the node's HTTP API (default http://127.0.0.1:7480, or STARLING_NODE)");
+  cmd->add_option("--api-token", o.api_token, "bearer token (default STARLING_API_TOKEN, or DATA_DIR/api.token)");
+  cmd->add_option("--data-dir", o.data_dir, "read the API token from this data directory");
+  cmd->add_option("--timeout-ms", o.timeout_ms, "request timeout")->check(CLI::Range(1, 3'600'000));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return bad_usage("no command given");
-  std::string cmd = argv[1];
-  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::cout << usage;
-    return 0;
+  CLI::App app{"starling: replicated JSON documents (CRDTs) over authenticated WebSocket sync"};
+  app.require_subcommand(1, 1);
+  app.set_help_all_flag("--help-all", "help for every command");
+
+  node_flags nf;
+  client_options co;
+  auto* init = app.add_subcommand("init", "create a data directory: node key, config, API token");
+  add_node_flags(init, nf, false);
+  std::string id_dir;
+  auto* id = app.add_subcommand("id", "print the node id of a data directory");
+  id->add_option("--data-dir", id_dir, "data directory (default STARLING_DATA_DIR)");
+  auto* serve = app.add_subcommand("serve", "run a node (sync listener, dialers, HTTP API) until SIGINT/SIGTERM");
+  add_node_flags(serve, nf, true);
+
+  auto* token = app.add_subcommand("token", "join tokens of a running node");
+  token->require_subcommand(1, 1);
+  std::string perm = "read,write", ttl = "24h", note, hash_prefix, key;
+  std::vector<std::string> docs;
+  auto* token_create = token->add_subcommand("create", "issue a single-use join token (printed once)");
+  token_create->add_option("--perm", perm, "read, write, admin, comma-separated (default read,write)");
+  token_create->add_option("--ttl", ttl, "lifetime: 90s, 30m, 24h, 7d (default 24h)");
+  token_create->add_option("--docs", docs, "document patterns the key may use (default all)");
+  token_create->add_option("--note", note, "free text for operators");
+  auto* token_list = token->add_subcommand("list", "unused tokens, by hash");
+  auto* token_revoke = token->add_subcommand("revoke", "withdraw an unused token");
+  token_revoke->add_option("HASH", hash_prefix, "the token's hash or its first 8+ characters")->required();
+  for (auto* c : {token_create, token_list, token_revoke}) add_client_flags(c, co);
+
+  auto* trust = app.add_subcommand("trust", "trusted keys of a running node");
+  trust->require_subcommand(1, 1);
+  auto* trust_add = trust->add_subcommand("add", "trust a node id");
+  trust_add->add_option("KEY", key, "node id (64 hex characters)")->required();
+  trust_add->add_option("--perm", perm, "read, write, admin, comma-separated (default read,write)");
+  trust_add->add_option("--docs", docs, "document patterns (default all)");
+  trust_add->add_option("--note", note, "free text for operators");
+  auto* trust_list = trust->add_subcommand("list", "trusted keys");
+  auto* trust_remove = trust->add_subcommand("remove", "revoke a key and close its live sessions");
+  trust_remove->add_option("KEY", key, "node id")->required();
+  for (auto* c : {trust_add, trust_list, trust_remove}) add_client_flags(c, co);
+
+  std::string doc, pointer, value, op = "set", from_id;
+  long max_events = 0;
+  bool as_json = false;
+  auto* put = app.add_subcommand("put", "write one mutation to a document (one signed change)");
+  put->add_option("DOC", doc, "document name")->required();
+  put->add_option("POINTER", pointer, "JSON Pointer, e.g. /todo/0 ('-' appends to a list)")->required();
+  put->add_option("VALUE", value, "JSON value (not for del and rm)");
+  put->add_option("--op", op, "set | inc | ins | del | rm (default set)")
+      ->check(CLI::IsMember({"set", "inc", "ins", "del", "rm"}));
+  auto* get = app.add_subcommand("get", "read a document, or the value at a JSON Pointer");
+  get->add_option("DOC", doc, "document name")->required();
+  get->add_option("POINTER", pointer, "JSON Pointer (default: the whole document)");
+  auto* watch = app.add_subcommand("watch", "stream a document's applied changes, one JSON line each");
+  watch->add_option("DOC", doc, "document name")->required();
+  watch->add_option("--from", from_id, "start at this event id (0: the whole stored log); default: new changes only");
+  watch->add_option("--max", max_events, "stop after N events")->check(CLI::Range(0L, 1L << 40));
+  auto* status = app.add_subcommand("status", "peers, lag, catch-up and per-document frontiers");
+  status->add_flag("--json", as_json, "the raw /v1/status JSON");
+  for (auto* c : {put, get, watch, status}) add_client_flags(c, co);
+
+  demo_options demo_opt;
+  auto* demo = app.add_subcommand("demo", "a 3-node cluster on loopback: join, write, converge");
+  demo->add_option("--seed", demo_opt.seed, "seed of the write schedule (default random, printed)");
+  demo->add_option("--rounds", demo_opt.rounds, "writes per node")->check(CLI::Range(1, 100000));
+  demo->add_option("--dir", demo_opt.dir, "parent directory for the nodes' data (default a temp dir)");
+  demo->add_flag("--keep", demo_opt.keep, "keep running (and the data) and print the URLs");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << (app.get_subcommands().empty() ? app.help() : app.get_subcommands().back()->help());
+    return exit_ok;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return exit_ok;
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    return usage_error(what + " (see 'starling --help')");
   }
-  if (cmd != "demo") return bad_usage("unknown command '" + cmd + "'");
-  starling::app::demo_options opt;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    std::uint64_t n = 0;
-    if (a == "--help" || a == "-h") {
-      std::cout << usage;
-      return 0;
-    } else if (a == "--seed" && i + 1 < argc && parse_number(argv[i + 1], n) && n > 0) {
-      opt.seed = n, ++i;
-    } else if (a == "--rounds" && i + 1 < argc && parse_number(argv[i + 1], n) && n > 0 && n <= 100000) {
-      opt.rounds = static_cast<int>(n), ++i;
-    } else if (a == "--dir" && i + 1 < argc) {
-      opt.dir = argv[++i];
-    } else if (a == "--keep") {
-      opt.keep = true;
-    } else {
-      return bad_usage("bad option '" + a + "'");
+  auto client = [&] {
+    fill_client_defaults(co);
+    return co;
+  };
+  if (*init) return cmd_init(nf);
+  if (*id) return cmd_id(id_dir);
+  if (*serve) return cmd_serve(nf);
+  if (*token_create) return cmd_token_create(client(), perm, ttl, docs, note);
+  if (*token_list) return cmd_token_list(client());
+  if (*token_revoke) return cmd_token_revoke(client(), hash_prefix);
+  if (*trust_add) return cmd_trust_add(client(), key, perm, docs, note);
+  if (*trust_list) return cmd_trust_list(client());
+  if (*trust_remove) return cmd_trust_remove(client(), key);
+  if (*put) return cmd_put(client(), doc, pointer, value, op);
+  if (*get) return cmd_get(client(), doc, pointer);
+  if (*watch) return cmd_watch(client(), doc, from_id, max_events);
+  if (*status) return cmd_status(client(), as_json);
+  if (*demo) {
+    try {
+      return run_demo(demo_opt);
+    } catch (const std::exception& e) {
+      std::cerr << "starling demo: " << e.what() << "\n";
+      return exit_failure;
     }
   }
-  try {
-    return starling::app::run_demo(opt);
-  } catch (const std::exception& e) {
-    std::cerr << "starling demo: " << e.what() << "\n";
-    return 1;
-  }
+  return usage_error("no command");
 }

@@ -2,8 +2,9 @@
 # Installs everything starling needs to build and test on Debian (idempotent).
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config git
-      libcaf-dev libboost-dev nlohmann-json3-dev libsodium-dev liblmdb-dev
-      catch2 libbenchmark-dev clang libclang-rt-14-dev)
+      libcaf-dev libboost-dev nlohmann-json3-dev libsodium-dev liblmdb-dev libcli11-dev
+      catch2 libbenchmark-dev clang libclang-rt-14-dev
+      python3 chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

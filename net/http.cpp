@@ -64,20 +64,29 @@ http_response json_error(unsigned status, std::string_view code, std::string_vie
 }
 
 struct http_reply::state {
-  explicit state(sink deliver) : deliver(std::move(deliver)) {}
+  state(sink deliver, stream_opener open_stream)
+      : deliver(std::move(deliver)), open_stream(std::move(open_stream)) {}
   ~state() {
     // Every copy is gone and nobody answered: answer for the handler.
     if (!answered.exchange(true) && deliver)
       deliver(json_error(500, "unanswered", "the request handler did not answer"));
   }
   sink deliver;
+  stream_opener open_stream;
   std::atomic<bool> answered{false};
 };
 
-http_reply::http_reply(sink deliver) : state_(std::make_shared<state>(std::move(deliver))) {}
+http_reply::http_reply(sink deliver, stream_opener open_stream)
+    : state_(std::make_shared<state>(std::move(deliver), std::move(open_stream))) {}
 
 void http_reply::operator()(http_response response) const {
   if (!state_->answered.exchange(true) && state_->deliver) state_->deliver(std::move(response));
+}
+
+std::shared_ptr<http_stream> http_reply::stream(unsigned status, std::string content_type,
+                                                std::vector<http_header> headers) const {
+  if (!state_->open_stream || state_->answered.exchange(true)) return nullptr;
+  return state_->open_stream(status, std::move(content_type), std::move(headers));
 }
 
 http_handler make_sync_http_handler(std::function<http_response(const http_request&)> answer) {

@@ -1,6 +1,19 @@
 // An accepted TCP connection while it speaks HTTP: reads requests within
 // the size limits and timeouts, answers them, or hands the socket over to a
-// WebSocket session when the request is a valid upgrade on sync_path.
+// WebSocket session when the request is a valid upgrade on sync_path. An
+// answer may also be a streaming response (http_stream): then the session
+// writes chunks until the stream ends and closes the connection afterwards.
+//
+// Everything runs on the session's strand (the executor of its socket)
+// except the entry points of http_reply and http_stream and the closable
+// calls, which only post onto it.
+#include <array>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <vector>
+
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -59,9 +72,71 @@ class http_session final : public closable, public std::enable_shared_from_this<
     read_request(context_->config.handshake_timeout);
   }
 
-  void shutdown() override { force_close(); }
+  // runtime::stop(): a stream ends gracefully (final chunk after the
+  // queue); anything else closes at once.
+  void shutdown() override {
+    context_->core->post_from_outside(strand_, [self = shared_from_this()] {
+      if (self->streaming_ && !self->done_) {
+        self->stream_open_.store(false, std::memory_order_release);
+        self->close_stream();
+      } else {
+        self->finish();
+      }
+    });
+  }
   void force_close() override {
     context_->core->post_from_outside(strand_, [self = shared_from_this()] { self->finish(); });
+  }
+
+  // --- the streaming response, any thread (through stream_handle) ---------
+
+  std::shared_ptr<http_stream> open_stream(unsigned status, std::string content_type,
+                                           std::vector<http_header> headers);
+
+  bool stream_send(std::string chunk) {
+    if (!stream_open_.load(std::memory_order_acquire)) return false;
+    if (chunk.empty()) return true;  // an empty chunk would end the response
+    const std::size_t size = chunk.size();
+    const std::size_t limit = context_->config.http_stream_queue_limit;
+    std::size_t queued = stream_queued_.load(std::memory_order_relaxed);
+    do {
+      if (size > limit || queued > limit - size) {
+        // The client does not keep up: cut it off rather than buffer more.
+        stream_open_.store(false, std::memory_order_release);
+        context_->core->post_from_outside(strand_, [self = shared_from_this()] { self->finish(); });
+        return false;
+      }
+    } while (!stream_queued_.compare_exchange_weak(queued, queued + size, std::memory_order_relaxed));
+    bool posted = context_->core->post_from_outside(
+        strand_, [self = shared_from_this(), chunk = std::move(chunk)]() mutable {
+          self->enqueue_chunk(std::move(chunk));
+        });
+    if (!posted) stream_queued_.fetch_sub(size, std::memory_order_relaxed);
+    return posted;
+  }
+
+  void stream_close() {
+    stream_open_.store(false, std::memory_order_release);
+    context_->core->post_from_outside(strand_,
+                                      [self = shared_from_this()] { self->close_stream(); });
+  }
+
+  bool stream_is_open() const { return stream_open_.load(std::memory_order_acquire); }
+  std::size_t stream_queued_bytes() const { return stream_queued_.load(std::memory_order_relaxed); }
+
+  void stream_on_closed(std::function<void()> callback) {
+    {
+      std::lock_guard<std::mutex> lock(stream_mutex_);
+      if (!stream_ended_) {
+        stream_closed_callback_ = std::move(callback);
+        return;
+      }
+    }
+    if (!callback) return;
+    // Ended already: run it on an io thread all the same, or here if the
+    // runtime has stopped (nothing would run it otherwise).
+    auto run = [callback = std::move(callback)] { invoke_callback(callback); };
+    if (!context_->core->post_from_outside(strand_, run)) run();
   }
 
  private:
@@ -125,16 +200,140 @@ class http_session final : public closable, public std::enable_shared_from_this<
     // The handler may answer late, from any thread; meanwhile no timer runs
     // (a long poll is legitimate) and no next request is read.
     stream_.expires_never();
-    http_reply reply([self = shared_from_this()](http_response response) {
-      self->context_->core->post_from_outside(
-          self->strand_, [self, response = std::move(response)]() mutable {
-            self->respond(std::move(response));
-          });
-    });
+    http_reply reply(
+        [self = shared_from_this()](http_response response) {
+          self->context_->core->post_from_outside(
+              self->strand_, [self, response = std::move(response)]() mutable {
+                self->respond(std::move(response));
+              });
+        },
+        [self = shared_from_this()](unsigned status, std::string content_type,
+                                    std::vector<http_header> headers) {
+          return self->open_stream(status, std::move(content_type), std::move(headers));
+        });
     try {
       context_->on_http(std::move(plain), reply);
     } catch (...) {
       reply(json_error(500, "internal", "the request handler failed"));
+    }
+  }
+
+  // --- the streaming response, on the strand --------------------------------
+
+  void start_stream(unsigned status, std::string content_type, std::vector<http_header> headers) {
+    if (done_) return;
+    streaming_ = true;
+    keep_alive_ = false;
+    // HTTP/1.0 knows no chunks: the body then simply ends with the connection.
+    chunked_ = version_ >= 11;
+    stream_head_.emplace();
+    stream_head_->version(version_);
+    stream_head_->result((status < 100 || status > 599) ? 500 : status);
+    stream_head_->set(http::field::server, "starling");
+    stream_head_->set(http::field::content_type, content_type);
+    stream_head_->set(http::field::cache_control, "no-cache");
+    for (const auto& h : headers) stream_head_->insert(h.name, h.value);
+    stream_head_->keep_alive(false);
+    if (chunked_) stream_head_->chunked(true);
+    stream_serializer_.emplace(*stream_head_);
+    // The client sends nothing more; a read that completes means it is gone.
+    // Reads never time out while streaming; each write does (the stream's
+    // read and write timers are separate while the other one is pending).
+    stream_.expires_never();
+    watch_client();
+    stream_writing_ = true;
+    stream_.expires_after(context_->config.http_idle_timeout);
+    http::async_write_header(stream_, *stream_serializer_,
+                             beast::bind_front_handler(&http_session::on_stream_written,
+                                                       shared_from_this()));
+  }
+
+  void watch_client() {
+    stream_.async_read_some(boost::asio::buffer(discard_),
+                            beast::bind_front_handler(&http_session::on_client_read,
+                                                      shared_from_this()));
+  }
+
+  void on_client_read(error_code ec, std::size_t) {
+    if (done_) return;
+    if (ec) return finish();  // EOF or reset: the client went away
+    // Bytes the client sends while streaming (a pipelined request) are ignored.
+    stream_.expires_never();
+    watch_client();
+  }
+
+  void enqueue_chunk(std::string chunk) {
+    if (done_ || !streaming_ || stream_last_sent_) {
+      stream_queued_.fetch_sub(chunk.size(), std::memory_order_relaxed);
+      return;
+    }
+    stream_queue_.push_back(std::move(chunk));
+    pump_stream();
+  }
+
+  void close_stream() {
+    if (done_ || !streaming_) return;
+    stream_close_requested_ = true;
+    pump_stream();
+  }
+
+  // One write in flight: the header, then everything queued meanwhile as one
+  // chunk, then the final chunk once close was requested and the queue is empty.
+  void pump_stream() {
+    if (done_ || stream_writing_ || !stream_head_written_) return;
+    if (!stream_queue_.empty()) {
+      for (auto& chunk : stream_queue_) {
+        in_flight_bytes_ += chunk.size();
+        in_flight_.push_back(std::move(chunk));
+      }
+      stream_queue_.clear();
+      for (const auto& chunk : in_flight_)
+        in_flight_buffers_.emplace_back(chunk.data(), chunk.size());
+      stream_writing_ = true;
+      stream_.expires_after(context_->config.http_idle_timeout);
+      auto done = beast::bind_front_handler(&http_session::on_stream_written, shared_from_this());
+      if (chunked_)
+        boost::asio::async_write(stream_, http::make_chunk(in_flight_buffers_), std::move(done));
+      else
+        boost::asio::async_write(stream_, in_flight_buffers_, std::move(done));
+      return;
+    }
+    if (stream_close_requested_ && !stream_last_sent_) {
+      stream_last_sent_ = true;
+      if (!chunked_) return end_stream();
+      stream_writing_ = true;
+      stream_.expires_after(context_->config.http_idle_timeout);
+      boost::asio::async_write(stream_, http::make_chunk_last(),
+                               beast::bind_front_handler(&http_session::on_stream_written,
+                                                         shared_from_this()));
+    }
+  }
+
+  void on_stream_written(error_code ec, std::size_t) {
+    stream_writing_ = false;
+    stream_queued_.fetch_sub(in_flight_bytes_, std::memory_order_relaxed);
+    in_flight_bytes_ = 0;
+    in_flight_.clear();
+    in_flight_buffers_.clear();
+    if (done_) return;
+    if (ec) return finish();  // the client went away or stopped reading (timeout)
+    stream_head_written_ = true;
+    if (stream_last_sent_) return end_stream();
+    pump_stream();
+  }
+
+  void end_stream() {
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    finish();
+  }
+
+  template <class F>
+  static void invoke_callback(const F& callback) {
+    try {
+      callback();
+    } catch (...) {
+      // The callback's failure is its own; the stream has ended either way.
     }
   }
 
@@ -180,6 +379,21 @@ class http_session final : public closable, public std::enable_shared_from_this<
     done_ = true;
     stream_.close();
     context_->core->withdraw(id_);
+    // A write in flight still owns its buffers; its completion releases them.
+    std::size_t dropped = 0;
+    for (const auto& chunk : stream_queue_) dropped += chunk.size();
+    stream_queue_.clear();
+    stream_queued_.fetch_sub(dropped, std::memory_order_relaxed);
+    std::function<void()> callback;
+    {
+      // Under the lock: open_stream() sets stream_open_ under it too.
+      std::lock_guard<std::mutex> lock(stream_mutex_);
+      stream_ended_ = true;
+      stream_open_.store(false, std::memory_order_release);
+      callback = std::move(stream_closed_callback_);
+      stream_closed_callback_ = nullptr;
+    }
+    if (callback) invoke_callback(callback);
   }
 
   const std::shared_ptr<const route_context> context_;
@@ -193,7 +407,68 @@ class http_session final : public closable, public std::enable_shared_from_this<
   unsigned version_ = 11;
   bool keep_alive_ = false;
   bool done_ = false;
+
+  // The streaming response, any thread.
+  std::atomic<bool> stream_open_{false};
+  std::atomic<std::size_t> stream_queued_{0};
+  std::mutex stream_mutex_;
+  bool stream_ended_ = false;                    // by stream_mutex_: no stream can run any more
+  std::function<void()> stream_closed_callback_;  // by stream_mutex_
+  // The streaming response, on the strand.
+  bool streaming_ = false;
+  bool chunked_ = true;
+  bool stream_head_written_ = false;
+  bool stream_writing_ = false;
+  bool stream_close_requested_ = false;
+  bool stream_last_sent_ = false;
+  std::optional<http::response<http::empty_body>> stream_head_;
+  std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
+  std::deque<std::string> stream_queue_;
+  std::vector<std::string> in_flight_;
+  std::vector<boost::asio::const_buffer> in_flight_buffers_;
+  std::size_t in_flight_bytes_ = 0;
+  std::array<char, 512> discard_{};
 };
+
+// What the handler holds: releasing the last reference closes the stream,
+// so a forgotten stream does not stay open forever.
+class stream_handle final : public http_stream {
+ public:
+  explicit stream_handle(std::shared_ptr<http_session> session) : session_(std::move(session)) {}
+  ~stream_handle() override { session_->stream_close(); }
+
+  bool send(std::string chunk) override { return session_->stream_send(std::move(chunk)); }
+  void close() override { session_->stream_close(); }
+  bool is_open() const override { return session_->stream_is_open(); }
+  std::size_t queued_bytes() const override { return session_->stream_queued_bytes(); }
+  void on_closed(std::function<void()> callback) override {
+    session_->stream_on_closed(std::move(callback));
+  }
+
+ private:
+  const std::shared_ptr<http_session> session_;
+};
+
+std::shared_ptr<http_stream> http_session::open_stream(unsigned status, std::string content_type,
+                                                       std::vector<http_header> headers) {
+  auto handle = std::make_shared<stream_handle>(shared_from_this());
+  {
+    std::lock_guard<std::mutex> lock(stream_mutex_);
+    if (stream_ended_) return handle;  // the connection is gone already
+    stream_open_.store(true, std::memory_order_release);
+  }
+  bool posted = context_->core->post_from_outside(
+      strand_, [self = shared_from_this(), status, content_type = std::move(content_type),
+                headers = std::move(headers)]() mutable {
+        self->start_stream(status, std::move(content_type), std::move(headers));
+      });
+  if (!posted) {  // the runtime has stopped: nothing will ever run the stream
+    stream_open_.store(false, std::memory_order_release);
+    std::lock_guard<std::mutex> lock(stream_mutex_);
+    stream_ended_ = true;
+  }
+  return handle;
+}
 
 }  // namespace
 

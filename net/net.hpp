@@ -6,6 +6,7 @@
 #include "net/connection.hpp"
 #include "net/dial.hpp"
 #include "net/http.hpp"
+#include "net/http_client.hpp"
 #include "net/listener.hpp"
 #include "net/runtime.hpp"
 #include "net/settings.hpp"

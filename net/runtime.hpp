@@ -8,11 +8,13 @@
 // - Everything else in net/ may be used from any thread once the runtime
 //   exists; work submitted before start() waits until start().
 // - stop() closes every listener (no new accepts), closes every WebSocket
-//   connection with 1001 (handlers get on_closed), aborts pending dials and
-//   HTTP exchanges, waits up to settings::shutdown_timeout for all of that,
-//   then closes whatever remains hard and joins the threads. After stop() no
-//   callback runs any more, and send()/close() on surviving connection
-//   objects are harmless no-ops. A stopped runtime cannot be restarted.
+//   connection with 1001 (handlers get on_closed), ends streaming HTTP
+//   responses (final chunk after their queue; http_stream on_closed runs),
+//   aborts pending dials and HTTP exchanges, waits up to
+//   settings::shutdown_timeout for all of that, then closes whatever
+//   remains hard and joins the threads. After stop() no callback runs any
+//   more, and send()/close() on surviving connection and stream objects are
+//   harmless no-ops. A stopped runtime cannot be restarted.
 // - Connection objects may outlive the runtime object; the io_context they
 //   need is kept alive until the last of them is released.
 #pragma once

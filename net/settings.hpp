@@ -36,7 +36,14 @@ struct settings {
   std::size_t http_body_limit = 1024 * 1024;
   // Time a kept-alive HTTP connection may sit idle, or take to send its
   // next request, before it is closed.
+  // It also bounds each write of a streaming response (http_stream): a
+  // client that takes longer to accept one write loses the stream.
   std::chrono::milliseconds http_idle_timeout{std::chrono::seconds(30)};
+  // Bytes a streaming response (http_stream, e.g. Server-Sent Events) may
+  // hold queued for sending, including the write in flight. A send() that
+  // would exceed it ends the stream: a client that stops reading is cut
+  // off instead of costing unbounded memory.
+  std::size_t http_stream_queue_limit = 1024 * 1024;
 
   // --- WebSocket -------------------------------------------------------
   // Time from TCP accept (or connect) until the WebSocket handshake is done,

@@ -311,6 +311,13 @@ expected<std::uint64_t, store_error> store::change_count(std::string_view doc) c
   });
 }
 
+expected<std::uint64_t, store_error> store::log_end(std::string_view doc) const {
+  return impl_->read([&](const lmdb::txn& t) {
+    require_doc(doc);
+    return impl_->load_doc_record(t, doc).next_log_index;
+  });
+}
+
 expected<std::uint64_t, store_error> store::load_log(std::string_view doc, std::uint64_t from_index,
                                                      const log_visitor& visit) const {
   return impl_->read([&](const lmdb::txn& t) {

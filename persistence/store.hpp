@@ -173,6 +173,10 @@ class store {
   // log index >= from_index, in log order (a causal order), until visit
   // returns false. `encoded` is valid during the call only. Returns the index
   // to resume from. One read transaction: the replay sees one state.
+  // The index the doc's next stored change will get (0 for a new doc):
+  // log indexes are never reused, so they name a change on this node for
+  // good (the HTTP event stream uses them as event ids).
+  expected<std::uint64_t, store_error> log_end(std::string_view doc) const;
   using log_visitor = std::function<bool(std::uint64_t index, const hash256& hash,
                                          byte_view encoded)>;
   expected<std::uint64_t, store_error> load_log(std::string_view doc, std::uint64_t from_index,

@@ -1,0 +1,68 @@
+// The configuration of `starling serve`: a JSON file, then environment
+// variables, then command-line flags, each overriding the one before, over
+// the defaults of actors::node_config and net::settings.
+//
+// Every key, its type, default and environment variable is in README.md
+// ("Configuration reference"). Unknown keys and wrong types are refused
+// with the key's name: a typo must not silently fall back to a default.
+//
+// Threading: pure functions over plain values.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "actors/config.hpp"
+#include "actors/log.hpp"
+#include "crdt/expected.hpp"
+
+namespace starling::app {
+
+inline constexpr std::uint16_t default_sync_port = 7400;
+inline constexpr std::uint16_t default_http_port = 7480;
+inline constexpr const char* config_file_name = "starling.json";
+inline constexpr const char* api_token_file_name = "api.token";
+
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+};
+// "host:port", "[v6]:port" or ":port" (host 127.0.0.1); port 0 is ephemeral.
+expected<host_port, std::string> parse_host_port(const std::string& text);
+bool is_loopback(const std::string& host);
+
+struct service_config {
+  actors::node_config node;  // data_dir, listen address/port (node.net), peers, trusted, limits
+  host_port http{"127.0.0.1", default_http_port};
+  // BLAKE2b-256 (hex) of the bearer tokens the HTTP API accepts. Required
+  // (non-empty) when http.host is not a loopback address.
+  std::vector<std::string> api_token_hashes;
+  log::level log_level = log::level::info;
+  log::format log_format = log::format::text;
+  // SSE streams: at most this many open at once.
+  std::size_t max_event_streams = 256;
+};
+
+// The defaults: sync on 127.0.0.1:7400, HTTP on 127.0.0.1:7480, durable.
+service_config default_service_config();
+
+// Applies a JSON object (the config file) over `cfg`. Errors name the key:
+// "config: unknown key 'lisen'", "config: 'limits.frame_bytes' must be a
+// positive integer".
+expected<persistence::done, std::string> apply_json(service_config& cfg, const nlohmann::json& j);
+expected<persistence::done, std::string> apply_json_text(service_config& cfg, const std::string& text);
+// Applies STARLING_* variables from `env` (name -> value).
+expected<persistence::done, std::string> apply_env(service_config& cfg, const std::map<std::string, std::string>& env);
+// The environment of this process, as apply_env wants it.
+std::map<std::string, std::string> process_env();
+// Checks the whole: data_dir set, ports, tokens when exposed, peer URLs.
+expected<persistence::done, std::string> validate(const service_config& cfg);
+
+// The file `starling init` writes (only non-default, operator-facing keys).
+nlohmann::json to_json(const service_config& cfg);
+
+}  // namespace starling::app
