@@ -1,5 +1,7 @@
 #include "net/dial.hpp"
 
+#include "net/detail/url_parts.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -140,36 +142,9 @@ std::optional<dial_target> parse_ws_url(const std::string& url, std::string* err
   dial_target target;
   target.path = slash == std::string_view::npos ? std::string(sync_path) : std::string(rest.substr(slash));
 
-  std::string_view port_text;
-  bool has_port = false;
-  if (!authority.empty() && authority.front() == '[') {  // [v6 address]:port
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) return fail("unterminated '['");
-    target.host = std::string(authority.substr(1, close - 1));
-    auto after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return fail("expected ':' after ']'");
-      has_port = true;
-      port_text = after.substr(1);
-    }
-  } else {
-    auto colon = authority.rfind(':');
-    target.host = std::string(authority.substr(0, colon));
-    has_port = colon != std::string_view::npos;
-    if (has_port) port_text = authority.substr(colon + 1);
-  }
-  if (target.host.empty()) return fail("no host");
-  if (has_port && port_text.empty()) return fail("empty port");
-  if (!port_text.empty()) {
-    unsigned long port = 0;
-    for (char c : port_text) {
-      if (c < '0' || c > '9') return fail("port is not a number");
-      port = port * 10 + static_cast<unsigned long>(c - '0');
-      if (port > 65535) return fail("port out of range");
-    }
-    if (port == 0) return fail("port 0");
-    target.port = static_cast<std::uint16_t>(port);
-  }
+  std::optional<std::uint16_t> port;
+  if (const char* why = detail::split_authority(authority, &target.host, &port)) return fail(why);
+  if (port) target.port = *port;
   return target;
 }
 

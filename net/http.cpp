@@ -1,5 +1,7 @@
 #include "net/http.hpp"
 
+#include "net/detail/url_parts.hpp"
+
 #include <atomic>
 #include <cstdio>
 
@@ -7,14 +9,7 @@ namespace starling::net {
 
 namespace {
 
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using detail::equal_ignoring_case;
 
 void append_json_string(std::string& out, std::string_view text) {
   out += '"';

@@ -3,6 +3,8 @@
 // (beast::tcp_stream's timer), run to completion before the next one.
 #include "net/http_client.hpp"
 
+#include "net/detail/url_parts.hpp"
+
 #include <array>
 #include <limits>
 
@@ -28,14 +30,7 @@ constexpr std::uint32_t response_header_limit = 64 * 1024;
 
 std::string millis_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using detail::equal_ignoring_case;
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
@@ -225,36 +220,9 @@ std::optional<http_url> parse_http_url(const std::string& url, std::string* erro
   }
   if (authority.find('@') != std::string_view::npos) return fail("user info is not supported");
 
-  std::string_view port_text;
-  bool has_port = false;
-  if (!authority.empty() && authority.front() == '[') {  // [v6 address]:port
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) return fail("unterminated '['");
-    result.host = std::string(authority.substr(1, close - 1));
-    auto after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return fail("expected ':' after ']'");
-      has_port = true;
-      port_text = after.substr(1);
-    }
-  } else {
-    auto colon = authority.find(':');
-    result.host = std::string(authority.substr(0, colon));
-    has_port = colon != std::string_view::npos;
-    if (has_port) port_text = authority.substr(colon + 1);
-  }
-  if (result.host.empty()) return fail("no host");
-  if (has_port && port_text.empty()) return fail("empty port");
-  if (!port_text.empty()) {
-    unsigned long port = 0;
-    for (char c : port_text) {
-      if (c < '0' || c > '9') return fail("port is not a number");
-      port = port * 10 + static_cast<unsigned long>(c - '0');
-      if (port > 65535) return fail("port out of range");
-    }
-    if (port == 0) return fail("port 0");
-    result.port = static_cast<std::uint16_t>(port);
-  }
+  std::optional<std::uint16_t> port;
+  if (const char* why = detail::split_authority(authority, &result.host, &port)) return fail(why);
+  if (port) result.port = *port;
   return result;
 }
 
