@@ -471,7 +471,8 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         // Decide before peer_sync counts the changes as sent: if the
         // connection cannot take them, they are not sent at all and the
         // session resumes by delta from what the peer really has.
-        constexpr std::size_t frame_overhead = 64 * 1024;  // batch framing and sealing, generously
+        // Batch framing and sealing: a header, a length per change, the seal.
+        const std::size_t frame_overhead = 1024 + 16 * set->changes.size();
         if (s.conn->queued_bytes() + set->total_bytes + frame_overhead > s.ctx->send_queue_limit) {
           s.ctx->metrics->lag_events.fetch_add(1, std::memory_order_relaxed);
           protocol::sync_output again;
