@@ -7,6 +7,7 @@
 
 #include <random>
 
+#include "actors/errors.hpp"
 #include "actors/log.hpp"
 #include "net/dial.hpp"
 #include "net/runtime.hpp"
@@ -26,6 +27,7 @@ struct dialer_state {
   std::mt19937_64 rng{std::random_device{}()};
   link_actor link;
   dialer_status status;
+  std::string attempt_error;  // the current attempt's dial failure, if any
   std::chrono::steady_clock::time_point retry_at;
   std::chrono::steady_clock::time_point link_started;
   bool stopped = false;
@@ -72,8 +74,12 @@ dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_p
       // A link that lasted was a good connection: start the backoff over.
       if (std::chrono::steady_clock::now() - st.link_started > st.settings.good_connection)
         st.status.consecutive_failures = 0;
-      retry_later(self, st.status.last_error.empty() ? "link ended" : st.status.last_error);
-      st.status.last_error.clear();
+      // Why this attempt ended: the dial failure, else how the session
+      // ended; status.last_error keeps it until the next failure.
+      std::string why = std::move(st.attempt_error);
+      st.attempt_error.clear();
+      if (why.empty() && dm.reason) why = render(dm.reason);
+      retry_later(self, why.empty() ? "link ended" : why);
     });
     self->send(self, dial_atom::value);
     return {
@@ -99,7 +105,7 @@ dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_p
         },
         [=](failed_atom, const std::string& error) {
           // The link is shut down by the callback; its down message retries.
-          self->state.status.last_error = error;
+          self->state.attempt_error = error;
         },
         [=](stop_atom) {
           self->state.stopped = true;

@@ -2,7 +2,8 @@
 // the connection, and when the link ends (or the connection fails) dials
 // again after an exponential backoff with full jitter: a random delay in
 // [0, min(max_backoff, base * 2^failures)], 1 s doubling to 30 s by
-// default. A link that authenticated resets the backoff. Each failure is
+// default. A link that lasted dialer_settings::good_connection (10 s)
+// resets the backoff. Each failure is
 // logged as WARN, from the 10th consecutive one as ERROR.
 #pragma once
 

@@ -9,6 +9,7 @@ const char* to_string(errc e) {
     case errc::not_found: return "not_found";
     case errc::shutting_down: return "shutting_down";
     case errc::overloaded: return "overloaded";
+    case errc::peer_closed: return "peer_closed";
   }
   return "unknown";
 }

@@ -15,6 +15,7 @@ enum class errc : std::uint8_t {
   not_found,        // no such document or path
   shutting_down,    // the node is stopping
   overloaded,       // a bound was hit (pending, queue): retry later
+  peer_closed,      // a peer session ended abnormally (detail: close code and reason): the dialer retries
 };
 
 constexpr caf::atom_value error_category = caf::atom("starling");

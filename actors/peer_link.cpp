@@ -446,7 +446,19 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         auto st = binary ? s.hs->on_binary() : s.hs->on_frame(data);
         for (auto& f : st.frames) s.conn->send(f, false);
         if (st.failure) {
-          count_error(self, st.failure->code, st.failure->reason);
+          bool refused_by_peer = false;
+          if (!binary) {
+            auto decoded = protocol::decode_control(data);
+            refused_by_peer = decoded && std::holds_alternative<protocol::error_frame>(*decoded);
+          }
+          if (refused_by_peer) {  // the peer's verdict on us: counted as such, not as its fault
+            s.counted = true;
+            s.ctx->metrics->count_closed_by_peer(st.failure->code);
+            say(self, log::level::warn, std::string("refused by the peer: ") + protocol::to_string(st.failure->code) +
+                                           ": " + st.failure->reason);
+          } else {
+            count_error(self, st.failure->code, st.failure->reason);
+          }
           close_with(self, st.close_code ? *st.close_code : 4401, protocol::to_string(st.failure->code));
           return;
         }
@@ -523,7 +535,9 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
           s.ctx->metrics->count_closed_by_peer(protocol::errc_from_close_code(code).value_or(protocol::errc::unrecognized));
         say(self, log::level::info, "closed " + std::to_string(code) + " " + reason);
         for (auto& [doc, owner] : self->state.owners) self->send(owner, unsubscribe_atom::value, self->state.id);
-        self->quit();
+        // The dialer reports how a session that did not end cleanly ended.
+        if (code == net::close_code::normal || code == net::close_code::going_away) self->quit();
+        else self->quit(make_error(errc::peer_closed, std::to_string(code) + " " + reason));
       },
       [=](status_atom) -> peer_info {
         auto& s = self->state;

@@ -166,7 +166,7 @@ int run_demo(const demo_options& opt) {
       for (std::size_t i = 0; i < nodes.size(); ++i)
         std::cout << "  " << names[i] << "  status page " << nodes[i]->http_url() << "/   sync "
                   << nodes[i]->sync_url() << "\n";
-      std::cout << "  starling get --node " << nodes[0]->http_url() << " " << doc_name << "\n";
+      std::cout << "  starling get --node " << nodes[0]->http_url() << " " << doc_name << std::endl;
       sigset_t sigs;
       sigemptyset(&sigs);
       sigaddset(&sigs, SIGINT);

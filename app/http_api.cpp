@@ -196,6 +196,15 @@ void gather(self_ptr self, std::function<void(node_snapshot)> done) {
           [=](const caf::error&) { p->finish_one(); });
 }
 
+// A string field of a request body: absent -> fallback; present but not a
+// string -> nullopt (the caller answers 400 naming the field).
+std::optional<std::string> string_field(const json& body, const char* key, std::string fallback) {
+  auto it = body.find(key);
+  if (it == body.end()) return fallback;
+  if (!it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
 bool authorized(const shared_ctx& ctx, const net::http_request& req) {
   // On loopback the API is open to local processes, like the node's data
   // directory; bound elsewhere it needs a token (validate() insists on one).
@@ -306,11 +315,16 @@ void handle_trust(self_ptr self, const net::http_request& req, const std::vector
     auto body = json::parse(req.body, nullptr, false);
     if (!body.is_object()) return reply(error_reply(400, "bad_request", "expected a JSON object"));
     auth::trust_entry e;
-    auto key = body.value("key", std::string());
+    auto key_field = string_field(body, "key", "");
+    auto perm_field = string_field(body, "perm", "read,write");
+    auto note_field = string_field(body, "note", "");
+    if (!key_field || !perm_field || !note_field)
+      return reply(error_reply(400, "bad_request", "'key', 'perm' and 'note' must be strings"));
+    auto key = *key_field;
     auto k = auth::parse_node_id(key);
     if (!k) return reply(error_reply(400, "bad_request", "'key' must be a node id (64 hex characters)"));
     e.key = *k;
-    auto perm = auth::permissions::parse(body.value("perm", std::string("read,write")));
+    auto perm = auth::permissions::parse(*perm_field);
     if (!perm) return reply(error_reply(400, "bad_request", "'perm': " + perm.error().message));
     e.perm = *perm;
     if (body.contains("docs")) {
@@ -321,7 +335,7 @@ void handle_trust(self_ptr self, const net::http_request& req, const std::vector
         e.doc_patterns.push_back(d.get<std::string>());
       }
     }
-    e.note = body.value("note", std::string());
+    e.note = *note_field;
     self->request(node, ask_timeout, trust_atom::value, e)
         .then([=](bool added) { reply(json_reply(added ? 201 : 200, json{{"key", key}, {"added", added}})); },
               [=](const caf::error& err) { reply(from_caf_error(err)); });
@@ -364,10 +378,15 @@ void handle_tokens(self_ptr self, const net::http_request& req, const std::vecto
     auto body = json::parse(req.body, nullptr, false);
     if (!body.is_object()) return reply(error_reply(400, "bad_request", "expected a JSON object"));
     auth::token_record r;
-    auto perm = auth::permissions::parse(body.value("perm", std::string("read,write")));
+    auto perm_field = string_field(body, "perm", "read,write");
+    auto ttl_field = string_field(body, "ttl", "24h");
+    auto note_field = string_field(body, "note", "");
+    if (!perm_field || !ttl_field || !note_field)
+      return reply(error_reply(400, "bad_request", "'perm', 'ttl' and 'note' must be strings"));
+    auto perm = auth::permissions::parse(*perm_field);
     if (!perm) return reply(error_reply(400, "bad_request", "'perm': " + perm.error().message));
     r.perm = *perm;
-    auto ttl = auth::parse_duration(body.value("ttl", std::string("24h")));
+    auto ttl = auth::parse_duration(*ttl_field);
     if (!ttl) return reply(error_reply(400, "bad_request", "'ttl': " + ttl.error().message));
     r.created_ms = auth::system_now_ms();
     r.expires_ms = r.created_ms + *ttl;
@@ -379,9 +398,7 @@ void handle_tokens(self_ptr self, const net::http_request& req, const std::vecto
         r.doc_patterns.push_back(d.get<std::string>());
       }
     }
-    if (body.contains("note") && !body["note"].is_string())
-      return reply(error_reply(400, "bad_request", "'note' must be a string"));
-    r.note = body.value("note", std::string());
+    r.note = *note_field;
     auto node_id = self->state.ctx->node.node_id;
     self->request(node, ask_timeout, token_atom::value, r)
         .then(

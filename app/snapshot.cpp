@@ -1,6 +1,8 @@
 #include "app/snapshot.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "crdt/document.hpp"
@@ -64,6 +66,7 @@ json counters(const actors::node_metrics& m) {
               {"peer_errors", m.closed_for_by_name()},
               {"errors_from_peers", m.closed_by_peer_by_name()},
               {"lag_events", load(m.lag_events)},
+              {"log_lines_suppressed", load(m.log_lines_suppressed)},
               {"commits", load(m.commit_count)},
               {"commit_failures", load(m.commit_failures)}};
 }
@@ -119,7 +122,7 @@ std::string prometheus_text(const node_snapshot& s, const actors::node_metrics& 
   p.family("starling_signatures_verified_total", "counter", "Ed25519 signatures checked on received changes.");
   p.sample("starling_signatures_verified_total", static_cast<double>(load(m.signatures_checked)));
   p.family("starling_changes_refused_total", "counter", "Received changes refused, by reason.");
-  for (std::size_t i = 1; i <= static_cast<std::size_t>(crdt::refusal::refused_dependency); ++i)
+  for (std::size_t i = 1; i <= static_cast<std::size_t>(crdt::refusal::pending_full); ++i)
     p.sample("starling_changes_refused_total", static_cast<double>(load(m.refused[i])),
              "reason=\"" + std::string(crdt::to_string(static_cast<crdt::refusal>(i))) + "\"");
   p.family("starling_fork_proofs_total", "counter", "Equivocations detected (fork proofs made).");
@@ -139,30 +142,43 @@ std::string prometheus_text(const node_snapshot& s, const actors::node_metrics& 
     p.sample("starling_peer_errors_total",
              static_cast<double>(load(m.closed_for[static_cast<std::size_t>(c) % actors::node_metrics::codes])),
              std::string("code=\"") + protocol::to_string(c) + "\"");
+  p.family("starling_errors_from_peers_total", "counter", "Sessions a peer closed on this node with an error, by code.");
+  for (auto c : protocol::all_errcs)
+    p.sample("starling_errors_from_peers_total",
+             static_cast<double>(load(m.closed_by_peer[static_cast<std::size_t>(c) % actors::node_metrics::codes])),
+             std::string("code=\"") + protocol::to_string(c) + "\"");
+  p.family("starling_log_lines_suppressed_total", "counter", "Error log lines dropped by the once-per-peer-per-minute limit.");
+  p.sample("starling_log_lines_suppressed_total", static_cast<double>(load(m.log_lines_suppressed)));
   p.family("starling_lag_events_total", "counter", "Times a peer fell behind the live stream and resumed by delta.");
   p.sample("starling_lag_events_total", static_cast<double>(load(m.lag_events)));
 
-  p.family("starling_peer_bytes_total", "counter", "Payload bytes per peer session and direction.");
+  // Per peer, summed over its sessions (two nodes that both dial each
+  // other keep two), so that each series appears once.
+  struct per_peer {
+    double bytes_in = 0, bytes_out = 0, lag_changes = 0, lag_seconds = 0, behind = 0;
+  };
+  std::map<std::string, per_peer> peers;
   for (auto& peer : s.peers) {
     if (peer.peer_id.empty()) continue;
-    auto id = "peer=\"" + label(peer.peer_id.substr(0, 16)) + "\"";
-    p.sample("starling_peer_bytes_total", static_cast<double>(peer.bytes_in), id + ",direction=\"in\"");
-    p.sample("starling_peer_bytes_total", static_cast<double>(peer.bytes_out), id + ",direction=\"out\"");
+    auto& pp = peers[peer.peer_id.substr(0, 16)];
+    pp.bytes_in += static_cast<double>(peer.bytes_in);
+    pp.bytes_out += static_cast<double>(peer.bytes_out);
+    pp.lag_changes += static_cast<double>(peer.lag_changes);
+    pp.lag_seconds = std::max(pp.lag_seconds, peer.lag_seconds);
+    pp.behind = std::max(pp.behind, static_cast<double>(peer.behind_changes));
+  }
+  auto id = [&](const std::string& peer) { return "peer=\"" + label(peer) + "\""; };
+  p.family("starling_peer_bytes_total", "counter", "Payload bytes per peer and direction (its open sessions).");
+  for (auto& [peer, pp] : peers) {
+    p.sample("starling_peer_bytes_total", pp.bytes_in, id(peer) + ",direction=\"in\"");
+    p.sample("starling_peer_bytes_total", pp.bytes_out, id(peer) + ",direction=\"out\"");
   }
   p.family("starling_peer_lag_changes", "gauge", "Live changes held back for a peer that is still catching up.");
-  for (auto& peer : s.peers)
-    if (!peer.peer_id.empty())
-      p.sample("starling_peer_lag_changes", static_cast<double>(peer.lag_changes),
-               "peer=\"" + label(peer.peer_id.substr(0, 16)) + "\"");
+  for (auto& [peer, pp] : peers) p.sample("starling_peer_lag_changes", pp.lag_changes, id(peer));
   p.family("starling_peer_lag_seconds", "gauge", "Time since a peer was last caught up (0 when it is).");
-  for (auto& peer : s.peers)
-    if (!peer.peer_id.empty())
-      p.sample("starling_peer_lag_seconds", peer.lag_seconds, "peer=\"" + label(peer.peer_id.substr(0, 16)) + "\"");
+  for (auto& [peer, pp] : peers) p.sample("starling_peer_lag_seconds", pp.lag_seconds, id(peer));
   p.family("starling_peer_behind_changes", "gauge", "Changes a peer has announced that this node still lacks.");
-  for (auto& peer : s.peers)
-    if (!peer.peer_id.empty())
-      p.sample("starling_peer_behind_changes", static_cast<double>(peer.behind_changes),
-               "peer=\"" + label(peer.peer_id.substr(0, 16)) + "\"");
+  for (auto& [peer, pp] : peers) p.sample("starling_peer_behind_changes", pp.behind, id(peer));
 
   p.family("starling_dial_failures", "gauge", "Consecutive failures of each dialer.");
   std::uint64_t attempts = 0;

@@ -62,6 +62,18 @@ TEST_CASE("an untrusted node is refused and gets nothing", "[cluster]") {
     auto r = (*ns)->read("secret", "/x");
     return r && r->has_value();
   }, std::chrono::seconds(2)));
+  // The stranger's dialer says why, and the refusal is counted on both
+  // sides as what it is.
+  auto st = (*ns)->status();
+  REQUIRE(st);
+  REQUIRE(st->dialers.size() == 1);
+  INFO("last_error: " << st->dialers[0].last_error);
+  CHECK(st->dialers[0].last_error.find("untrusted") != std::string::npos);
+  CHECK(st->errors_from_peers.count("untrusted") == 1);
+  CHECK(st->peer_errors.count("untrusted") == 0);
+  auto sa = (*na)->status();
+  REQUIRE(sa);
+  CHECK(sa->peer_errors.count("untrusted") == 1);
 }
 
 TEST_CASE("a restarted node catches up by delta only", "[cluster]") {

@@ -148,6 +148,8 @@ TEST_CASE("http api: bad requests get a 4xx with a JSON error and change nothing
   expect(400, "bad_request", "POST", "/v1/tokens", R"({"ttl": "forever"})");
   expect(400, "bad_request", "POST", "/v1/trust", R"({"key": "abc"})");
   expect(404, "not_found", "DELETE", "/v1/trust/" + std::string(64, 'e'));
+  expect(400, "bad_request", "POST", "/v1/trust", R"({"key": ")" + std::string(64, 'a') + R"(", "perm": 5})");
+  expect(400, "bad_request", "POST", "/v1/tokens", R"({"ttl": 3600})");
   // Nothing of that was written: one change, the first.
   auto st = call(n, "GET", "/v1/status");
   CHECK(st.body["docs"][0]["changes"] == 1);
