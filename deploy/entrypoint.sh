@@ -27,11 +27,10 @@ node_key_id() {
 
 first_start_init() {
   [ -f "$STARLING_DATA_DIR/starling.json" ] && return 0
-  # `init` validates the configuration it would write, and it writes what
-  # the environment says into the file. Run it on the defaults (loopback,
-  # no peers, no trust): the environment overrides the file at every start
-  # anyway, and a non-loopback STARLING_HTTP_LISTEN would be refused
-  # before init has created the API token hash it needs.
+  # `init` writes what the environment says into the file. Run it on the
+  # defaults (loopback, no peers, no trust): the environment overrides the
+  # file at every start anyway, and a runtime override must not become
+  # permanent.
   (
     dir=$STARLING_DATA_DIR
     for v in $(env | sed -n 's/^\(STARLING_[A-Za-z0-9_]*\)=.*/\1/p'); do
