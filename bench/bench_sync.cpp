@@ -24,6 +24,13 @@
 //   STARLING_BENCH_SECONDS      throughput: seconds of writing [3]
 //   STARLING_BENCH_DURABILITY   sync | nometasync | nosync, every node [sync]
 //   STARLING_BENCH_ONLY         comma list of catchup,latency,throughput [all]
+//   STARLING_BENCH_KEYS         catch-up key space: change i sets /k<i % KEYS>,
+//                               0 = every change a new key [1000]
+//   STARLING_BENCH_JSON         1: also one JSON object per run and summary
+//                               (lines starting with '{'), the shape of
+//                               bench/peer/bench.mjs, for bench/compare [0]
+//   STARLING_BENCH_SAMPLES      latency: a directory to write every sample to
+//                               (starling_latency_p<P>_rep<R>.txt, ms) []
 //   TMPDIR                      where the temporary data dirs go [/tmp]
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -35,6 +42,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -110,6 +118,27 @@ std::string loadavg() {
   std::string line;
   std::getline(f, line);
   return line.empty() ? "?" : line;
+}
+
+bool json_mode() { return env_str("STARLING_BENCH_JSON", "0") == "1"; }
+
+// One JSON object on stdout: {"system":"starling","kind":..,"scenario":..,
+// then the given members, already formatted as `"name":value` pairs}.
+void json_line(const char* kind, const char* scenario, const std::string& members) {
+  if (!json_mode()) return;
+  std::printf("{\"system\":\"starling\",\"kind\":\"%s\",\"scenario\":\"%s\",%s,\"load\":\"%s\"}\n", kind, scenario,
+              members.c_str(), loadavg().c_str());
+  std::fflush(stdout);
+}
+
+std::string jfmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string jfmt(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
 }
 
 // CPU seconds (user + system) used by the whole process so far: on a shared
@@ -275,6 +304,7 @@ preload_times preload(const std::string& dir, std::size_t n) {
   lim.retain_log = false;
   crdt::document d(catchup_doc, lim);
   const std::string value(40, 'v');
+  const std::size_t key_space = env_u64("STARLING_BENCH_KEYS", 1000);
   const std::size_t per_commit = 10'000;
 
   preload_times t;
@@ -293,7 +323,8 @@ preload_times preload(const std::string& dir, std::size_t n) {
   batch.reserve(per_commit);
   auto b0 = clk::now();
   for (std::size_t i = 0; i < n; ++i) {
-    auto c = d.make_change({{mutation::kind::set, "/k" + std::to_string(i % 1000), value}}, keys[i % 10],
+    auto c = d.make_change({{mutation::kind::set, "/k" + std::to_string(key_space ? i % key_space : i), value}},
+                           keys[i % 10],
                            1'700'000'000'000ull + i / 10);
     if (!c) throw failure("preload: make_change: " + c.error().message);
     batch.add_change(catchup_doc, *c);
@@ -402,6 +433,10 @@ catchup_result run_catchup(member& a, std::size_t n, int rep) {
       n ? cpu * 1e6 / static_cast<double>(n) : 0.0, via_status ? "status" : "subscription",
       loadavg().c_str());
   std::fflush(stdout);
+  json_line("run", "catchup",
+            jfmt("\"rep\":%d,\"n\":%zu,\"keys\":%" PRIu64 ",\"seconds\":%.4f,\"changes_per_s\":%.0f,\"bytes_out\":%" PRIu64
+                 ",\"cpu_s\":%.3f",
+                 rep, n, env_u64("STARLING_BENCH_KEYS", 1000), s, r.rate, bytes_out, cpu));
   nb.reset();
   na.reset();
   return r;
@@ -561,6 +596,20 @@ latency_result run_latency(std::size_t peers, std::size_t writes, std::size_t ra
       peers, rep, writes, rate, all.size(), r.p50_ms, r.p99_ms, r.max_ms, r.ack_p50_ms, r.ack_p99_ms, ms(max_slip),
       loadavg().c_str());
   std::fflush(stdout);
+  json_line("run", "latency",
+            jfmt("\"peers\":%zu,\"rep\":%d,\"writes\":%zu,\"rate\":%zu,\"samples\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+                 "\"max_ms\":%.3f,\"write_ack_p50_ms\":%.3f,\"write_ack_p99_ms\":%.3f,\"schedule_slip_max_ms\":%.3f",
+                 peers, rep, writes, rate, all.size(), r.p50_ms, r.p99_ms, r.max_ms, r.ack_p50_ms, r.ack_p99_ms,
+                 ms(max_slip)));
+  if (auto dir = env_str("STARLING_BENCH_SAMPLES", ""); !dir.empty()) {
+    std::filesystem::create_directories(dir);
+    std::ofstream f(dir + "/starling_latency_p" + std::to_string(peers) + "_rep" + std::to_string(rep) + ".txt");
+    char b[32];
+    for (auto x : all) {
+      std::snprintf(b, sizeof b, "%.4f\n", ms(x));
+      f << b;
+    }
+  }
   nodes.clear();
   na.reset();
   return r;
@@ -648,6 +697,11 @@ throughput_result run_throughput(std::size_t writers, double seconds, int rep) {
       rep, writers, secs(t_stop - t_start), window, r.peer_rate, r.acked_rate, total,
       drained > t_stop ? secs(drained - t_stop) * 1e3 : 0.0, loadavg().c_str());
   std::fflush(stdout);
+  json_line("run", "throughput",
+            jfmt("\"rep\":%d,\"writers\":%zu,\"seconds\":%.2f,\"window_s\":%.2f,\"peer_changes_per_s\":%.0f,"
+                 "\"a_acked_per_s\":%.0f,\"total_writes\":%" PRIu64 ",\"drain_after_stop_ms\":%.1f",
+                 rep, writers, secs(t_stop - t_start), window, r.peer_rate, r.acked_rate, total,
+                 drained > t_stop ? secs(drained - t_stop) * 1e3 : 0.0));
   nb.reset();
   na.reset();
   return r;
@@ -695,6 +749,10 @@ int main() {
                     "preload_s=%.3f",
                     n, catchup_reps, median(times), median(rates), pt.total_s);
       summary.push_back(line);
+      json_line("summary", "catchup",
+                jfmt("\"n\":%zu,\"keys\":%" PRIu64 ",\"reps\":%d,\"median_seconds\":%.4f,\"median_changes_per_s\":%.0f,"
+                     "\"preload_s\":%.3f",
+                     n, env_u64("STARLING_BENCH_KEYS", 1000), catchup_reps, median(times), median(rates), pt.total_s));
     }
 
     if (selected("latency")) {
@@ -713,6 +771,11 @@ int main() {
                       "median_max_ms=%.3f (target p99 <= 5) median_write_ack_p50_ms=%.3f median_write_ack_p99_ms=%.3f",
                       p, reps, median(p50), median(p99), median(mx), median(a50), median(a99));
         summary.push_back(line);
+        json_line("summary", "latency",
+                  jfmt("\"peers\":%" PRIu64 ",\"reps\":%d,\"writes\":%zu,\"rate\":%zu,\"median_p50_ms\":%.3f,"
+                       "\"median_p99_ms\":%.3f,\"median_max_ms\":%.3f,\"median_write_ack_p50_ms\":%.3f,"
+                       "\"median_write_ack_p99_ms\":%.3f",
+                       p, reps, writes, rate, median(p50), median(p99), median(mx), median(a50), median(a99)));
       }
     }
 
@@ -727,6 +790,10 @@ int main() {
                     "summary throughput writers=%zu reps=%d median_peer_changes_per_s=%.0f median_a_acked_per_s=%.0f",
                     writers, reps, median(peer), median(acked));
       summary.push_back(line);
+      json_line("summary", "throughput",
+                jfmt("\"writers\":%zu,\"reps\":%d,\"seconds\":%.0f,\"median_peer_changes_per_s\":%.0f,"
+                     "\"median_a_acked_per_s\":%.0f",
+                     writers, reps, seconds, median(peer), median(acked)));
     }
 
     for (auto& s : summary) std::printf("%s\n", s.c_str());
