@@ -183,6 +183,19 @@ void check_real_node_syncs(served_node& s, const std::string& doc) {
 
 // ------------------------------------------------------------------ handshake
 
+// The common case: a node that trusts a misbehaving key with read and
+// write, and that key's authenticated, sealed session.
+struct trusted_session {
+  served_node s;
+  auth::identity evil = auth::identity::generate();
+  std::unique_ptr<test_peer> p;
+  trusted_session() {
+    s.trust(evil, read_write());
+    s.open();
+    p = s.session(evil);
+  }
+};
+
 TEST_CASE("errors: an untrusted key gets untrusted 4404", "[errors]") {
   served_node s;
   s.open();
@@ -299,36 +312,21 @@ TEST_CASE("errors: a sealed control frame that is not JSON gets malformed 4000",
   check_still_serves(s, "doc");
 }
 
-TEST_CASE("errors: a sealed binary frame with a bad magic byte gets malformed 4000", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session, "errors: a sealed binary frame with a bad magic byte gets malformed 4000", "[errors]") {
   REQUIRE(p->send_sealed_binary(std::string("\x01\x02\x03\x04", 4)));
   check_verdict(p->until_closed(), errc::malformed);
   check_counted(*s.n, "malformed");
   check_still_serves(s, "doc");
 }
 
-TEST_CASE("errors: a sealed binary frame of an unknown kind gets unknown_type 4002", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session, "errors: a sealed binary frame of an unknown kind gets unknown_type 4002", "[errors]") {
   REQUIRE(p->send_sealed_binary(std::string("\xF5\x09\x01\x00", 4)));
   check_verdict(p->until_closed(), errc::unknown_type);
   check_counted(*s.n, "unknown_type");
   check_still_serves(s, "doc");
 }
 
-TEST_CASE("errors: a batch whose change does not decode gets bad_change 4201", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session, "errors: a batch whose change does not decode gets bad_change 4201", "[errors]") {
   auto good = p->make_change("doc", {set("/bad", 1)});
   auto enc = crdt::encode(good);
   enc[enc.size() / 2] ^= 0x5a;  // the bytes no longer decode canonically, or the hash changes
@@ -340,12 +338,7 @@ TEST_CASE("errors: a batch whose change does not decode gets bad_change 4201", "
   check_still_serves(s, "doc");
 }
 
-TEST_CASE("errors: a sealed frame that fails to open closes with 4000", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session, "errors: a sealed frame that fails to open closes with 4000", "[errors]") {
   // Raw bytes on the sealed stream: they do not authenticate.
   REQUIRE(p->send_binary(std::string(64, '\x42')));
   auto e = p->until_closed();
@@ -401,12 +394,7 @@ TEST_CASE("errors: a change with a bad signature gets bad_change 4201", "[errors
   check_real_node_syncs(s, "doc");
 }
 
-TEST_CASE("errors: a change whose prev is wrong gets bad_change 4201", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session, "errors: a change whose prev is wrong gets bad_change 4201", "[errors]") {
   auto c1 = p->make_change("doc", {set("/ok", 1)});
   auto c2 = p->make_change("doc", {set("/bad", 2)});
   REQUIRE(c2.seq == 2);
@@ -431,12 +419,7 @@ TEST_CASE("errors: a change whose prev is wrong gets bad_change 4201", "[errors]
   check_still_serves(s, "doc");
 }
 
-TEST_CASE("errors: a seq gap inside one batch is refused chain_gap without closing", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session, "errors: a seq gap inside one batch is refused chain_gap without closing", "[errors]") {
   auto c1 = p->make_change("doc", {set("/one", 1)});
   auto c2 = p->make_change("doc", {set("/two", 2)});
   auto c3 = p->make_change("doc", {set("/three", 3)});
@@ -462,12 +445,7 @@ TEST_CASE("errors: a seq gap inside one batch is refused chain_gap without closi
   check_still_serves(s, "doc");
 }
 
-TEST_CASE("errors: a change after a missing seq waits in pending and is not stored", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session, "errors: a change after a missing seq waits in pending and is not stored", "[errors]") {
   auto c1 = p->make_change("doc", {set("/one", 1)});
   auto c2 = p->make_change("doc", {set("/two", 2)});
   (void)c1;
@@ -501,12 +479,7 @@ TEST_CASE("errors: a batch from a peer trusted with read only gets forbidden 440
   check_still_serves(s, "doc");
 }
 
-TEST_CASE("errors: an unsealed frame after authentication gets malformed 4000", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session, "errors: an unsealed frame after authentication gets malformed 4000", "[errors]") {
   REQUIRE(p->send_text(protocol::encode(protocol::frontier_frame{"doc", {}})));
   auto e = p->until_closed();
   REQUIRE(e.close);
