@@ -13,6 +13,11 @@
 //               write call to the change callback on each peer.
 //   throughput  A writes as fast as its writer threads can to one peer;
 //               changes/s committed on the peer over a steady window.
+//   restart     B holds the first 90 % of A's N changes and reconnects: time
+//               to catch up, and bytes A sent over the encoded size of the
+//               missing changes (a delta, not the document).
+//   footprint   resident memory (a child process loading A's document) and
+//               allocated disk per change of A's N-change document.
 //
 // Environment (defaults in brackets):
 //   STARLING_BENCH_N            catch-up changes [1000000]
@@ -23,7 +28,8 @@
 //   STARLING_BENCH_WRITERS      throughput: writer threads [16]
 //   STARLING_BENCH_SECONDS      throughput: seconds of writing [3]
 //   STARLING_BENCH_DURABILITY   sync | nometasync | nosync, every node [sync]
-//   STARLING_BENCH_ONLY         comma list of catchup,latency,throughput [all]
+//   STARLING_BENCH_ONLY         comma list of catchup,restart,footprint,latency,
+//                               throughput [all]
 //   STARLING_BENCH_KEYS         catch-up key space: change i sets /k<i % KEYS>,
 //                               0 = every change a new key [1000]
 //   STARLING_BENCH_JSON         1: also one JSON object per run and summary
@@ -34,6 +40,8 @@
 //   TMPDIR                      where the temporary data dirs go [/tmp]
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -442,6 +450,138 @@ catchup_result run_catchup(member& a, std::size_t n, int rep) {
   return r;
 }
 
+// ----------------------------------------------------------------- restart
+
+// The encoded bytes of the changes `theirs` lacks in the store at dir (the
+// store must not be open elsewhere in this process).
+std::uint64_t missing_bytes(const std::string& dir, const frontier& theirs, std::uint64_t* count) {
+  persistence::store_options so;
+  so.read_only = true;
+  auto st = persistence::store::open(dir, so);
+  if (!st) throw failure("restart: opening " + dir + ": " + st.error().message);
+  std::uint64_t bytes = 0;
+  *count = 0;
+  auto page = (*st)->changes_since(catchup_doc, theirs, 1 << 20);
+  while (true) {
+    if (!page) throw failure("restart: changes_since: " + page.error().message);
+    for (auto& c : page->changes) bytes += c.size(), ++*count;
+    if (!page->next) break;
+    page = (*st)->changes_since(catchup_doc, *page->next, 1 << 20);
+  }
+  return bytes;
+}
+
+frontier store_frontier(const std::string& dir) {
+  persistence::store_options so;
+  so.read_only = true;
+  auto st = persistence::store::open(dir, so);
+  if (!st) throw failure("restart: opening " + dir + ": " + st.error().message);
+  auto f = (*st)->load_frontier(catchup_doc);
+  if (!f) throw failure("restart: load_frontier: " + f.error().message);
+  return *f;
+}
+
+struct restart_result {
+  double seconds = 0;
+  double bytes_ratio = 0;  // bytes A sent / encoded bytes of the missing changes
+};
+
+// B holds the first 90 % of A's changes (the same signed changes: preload
+// is deterministic), reconnects, and must get the rest as a delta.
+restart_result run_restart(member& a, std::size_t n, int rep) {
+  member b;
+  const std::size_t have = n - n / 10;
+  preload(b.dir.path, have);
+  std::uint64_t missing = 0;
+  const auto want_bytes = missing_bytes(a.dir.path, store_frontier(b.dir.path), &missing);
+  if (missing != n - have)
+    throw failure("restart: B lacks " + std::to_string(missing) + " changes, expected " + std::to_string(n - have));
+  auto na = open_node(a.config({&b}, true));
+  auto ia = doc_info(*na, catchup_doc);
+  auto nb = open_node(b.config({&a}, false));
+  auto ib0 = doc_info(*nb, catchup_doc);  // loaded before the clock starts, as a restarted node would be
+  if (!ia || !ib0 || ib0->changes != have) throw failure("restart: B does not hold its 90 %");
+  auto t0 = clk::now();
+  nb->add_peer(url(*na));
+  auto deadline = t0 + std::chrono::seconds(120);
+  while (true) {
+    auto ib = doc_info(*nb, catchup_doc);
+    if (ib && ib->at == ia->at && ib->digest == ia->digest) break;
+    if (clk::now() > deadline) throw failure("restart: B did not catch up within 120 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  double s = secs(clk::now() - t0);
+  std::uint64_t sent = 0, bytes_out = 0;
+  if (auto st = na->status())
+    for (auto& p : st->peers)
+      if (p.peer_id == b.id.node_id()) sent += p.changes_sent, bytes_out += p.bytes_out;
+  restart_result r{s, want_bytes ? static_cast<double>(bytes_out) / static_cast<double>(want_bytes) : 0};
+  std::printf("restart rep=%d n=%zu missing=%" PRIu64 " seconds=%.3f a_sent=%" PRIu64 " a_bytes_out=%" PRIu64
+              " missing_bytes=%" PRIu64 " bytes_ratio=%.3f load=\"%s\"\n",
+              rep, n, missing, s, sent, bytes_out, want_bytes, r.bytes_ratio, loadavg().c_str());
+  std::fflush(stdout);
+  json_line("run", "restart",
+            jfmt("\"rep\":%d,\"n\":%zu,\"missing\":%" PRIu64 ",\"seconds\":%.4f,\"bytes_out\":%" PRIu64
+                 ",\"missing_bytes\":%" PRIu64 ",\"bytes_ratio\":%.4f",
+                 rep, n, missing, s, bytes_out, want_bytes, r.bytes_ratio));
+  nb.reset();
+  na.reset();
+  return r;
+}
+
+// --------------------------------------------------------------- footprint
+
+long rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      long kb = 0;
+      in >> kb;
+      return kb * 1024;
+    }
+    std::string rest;
+    std::getline(in, rest);
+  }
+  return 0;
+}
+
+// Run in a child process (STARLING_BENCH_FOOTPRINT_DIR set): opens a node on
+// the directory, loads the document, prints the resident memory it added.
+int footprint_child(const std::string& dir) {
+  auto before = rss_bytes();
+  actors::node_config cfg;
+  cfg.data_dir = dir;
+  auto nd = open_node(cfg);
+  auto info = doc_info(*nd, catchup_doc);
+  auto after = rss_bytes();
+  std::printf("%ld %zu\n", after - before, info ? info->changes : 0);
+  return 0;
+}
+
+void run_footprint(member& a, std::size_t n) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto data = fs::path(a.dir.path) / "data.mdb";
+  struct stat stt {};
+  if (::stat(data.c_str(), &stt) != 0) throw failure("footprint: stat " + data.string());
+  double disk = static_cast<double>(stt.st_blocks) * 512.0;  // allocated, not the sparse size
+  std::string cmd = "STARLING_BENCH_FOOTPRINT_DIR='" + a.dir.path + "' /proc/" + std::to_string(::getpid()) + "/exe";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) throw failure("footprint: cannot start the child");
+  long rss = 0;
+  std::size_t loaded = 0;
+  int got = std::fscanf(p, "%ld %zu", &rss, &loaded);
+  int rc = ::pclose(p);
+  if (got != 2 || rc != 0 || loaded != n) throw failure("footprint: the child failed");
+  std::printf("footprint n=%zu rss_bytes=%ld rss_bytes_per_change=%.1f disk_bytes=%.0f disk_bytes_per_change=%.1f\n",
+              n, rss, static_cast<double>(rss) / static_cast<double>(n), disk, disk / static_cast<double>(n));
+  json_line("summary", "footprint",
+            jfmt("\"n\":%zu,\"rss_bytes_per_change\":%.1f,\"disk_bytes_per_change\":%.1f", n,
+                 static_cast<double>(rss) / static_cast<double>(n), disk / static_cast<double>(n)));
+  std::fflush(stdout);
+}
+
 // ----------------------------------------------------------------- latency
 
 const std::string live_doc = "live";
@@ -710,6 +850,14 @@ throughput_result run_throughput(std::size_t writers, double seconds, int rep) {
 }  // namespace
 
 int main() {
+  if (const char* dir = std::getenv("STARLING_BENCH_FOOTPRINT_DIR")) {
+    try {
+      return footprint_child(dir);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_sync footprint: %s\n", e.what());
+      return 1;
+    }
+  }
   try {
     const std::size_t n = env_u64("STARLING_BENCH_N", 1'000'000);
     const bool reps_set = std::getenv("STARLING_BENCH_REPS") != nullptr;
@@ -732,12 +880,21 @@ int main() {
     std::vector<std::string> summary;
     char line[512];
 
+    std::optional<member> source;  // A's data dir, preloaded once for catchup, restart and footprint
+    preload_times pt;
+    auto preloaded = [&]() -> member& {
+      if (!source) {
+        source.emplace();
+        pt = preload(source->dir.path, n);
+        std::printf("preload n=%zu seconds=%.3f build_sign_s=%.3f commit_wait_s=%.3f changes_per_s=%.0f\n", n,
+                    pt.total_s, pt.build_s, pt.commit_s, static_cast<double>(n) / pt.total_s);
+        std::fflush(stdout);
+      }
+      return *source;
+    };
+
     if (selected("catchup")) {
-      member a;  // preloaded once, served to a fresh B per repetition
-      auto pt = preload(a.dir.path, n);
-      std::printf("preload n=%zu seconds=%.3f build_sign_s=%.3f commit_wait_s=%.3f changes_per_s=%.0f\n", n,
-                  pt.total_s, pt.build_s, pt.commit_s, static_cast<double>(n) / pt.total_s);
-      std::fflush(stdout);
+      member& a = preloaded();  // served to a fresh B per repetition
       std::vector<double> rates, times;
       for (int r = 1; r <= catchup_reps; ++r) {
         auto res = run_catchup(a, n, r);
@@ -754,6 +911,26 @@ int main() {
                      "\"preload_s\":%.3f",
                      n, env_u64("STARLING_BENCH_KEYS", 1000), catchup_reps, median(times), median(rates), pt.total_s));
     }
+
+    if (selected("restart")) {
+      member& a = preloaded();
+      std::vector<double> times, ratios;
+      for (int r = 1; r <= catchup_reps; ++r) {
+        auto res = run_restart(a, n, r);
+        times.push_back(res.seconds);
+        ratios.push_back(res.bytes_ratio);
+      }
+      std::snprintf(line, sizeof line,
+                    "summary restart n=%zu missing=%zu reps=%d median_seconds=%.3f median_bytes_ratio=%.3f "
+                    "(target <= 1.1)",
+                    n, n / 10, catchup_reps, median(times), median(ratios));
+      summary.push_back(line);
+      json_line("summary", "restart",
+                jfmt("\"n\":%zu,\"missing\":%zu,\"reps\":%d,\"median_seconds\":%.4f,\"median_bytes_ratio\":%.4f", n,
+                     n / 10, catchup_reps, median(times), median(ratios)));
+    }
+
+    if (selected("footprint")) run_footprint(preloaded(), n);
 
     if (selected("latency")) {
       for (auto p : peer_counts) {
