@@ -11,7 +11,12 @@ starling/yjs; writes out/results.json and, with gnuplot, PNG plots.
 Scenarios (the same logical workload on both sides, see bench_sync.cpp and
 bench.mjs): catchup (N writes over 1000 keys, as bench_sync), catchup_distinct
 (N writes, every one a new key), latency (1 writer, P peers, 1k writes/s),
-throughput (writers as fast as they go, applied/s on one peer).
+throughput (writers as fast as they go, applied/s on one peer), restart (a
+client/node holding the first 90 % of the catchup workload reconnects: time,
+bytes the server sent over the encoded size of the missing 10 % in that
+system's own format), footprint (resident memory per change of the loaded
+N-change document; disk per change: starling's allocated data.mdb, Yjs's
+encoded state, since the stock y-websocket server persists nothing).
 
   bench/compare/run.sh                 # default: N=100k, 3 s live, R=3
   bench/compare/run.sh --full          # N=1M, 10 s live
@@ -37,7 +42,12 @@ METRICS = {
     "catchup_distinct": [("seconds", "lower"), ("changes_per_s", "higher")],
     "latency": [("p50_ms", "lower"), ("p99_ms", "lower"), ("max_ms", "lower")],
     "throughput": [("peer_changes_per_s", "higher")],
+    "restart": [("seconds", "lower"), ("bytes_out", "lower"), ("missing_bytes", "lower"), ("bytes_ratio", "lower")],
+    "footprint": [("rss_bytes_per_change", "lower"), ("disk_bytes_per_change", "lower")],
 }
+# Scenarios whose benches print only a summary line (no per-run lines): the
+# summary is taken as the run of that repetition.
+SUMMARY_ONLY = {"footprint"}
 
 
 def loadavg():
@@ -69,6 +79,11 @@ def run_json(cmd, env, cwd, timeout):
         except json.JSONDecodeError:
             continue
         (runs if o.get("kind") == "run" else summaries if o.get("kind") == "summary" else meta).append(o)
+    # Summary-only scenarios (footprint): the summary is the run.
+    for o in list(summaries):
+        if o.get("scenario") in SUMMARY_ONLY:
+            summaries.remove(o)
+            runs.append(dict(o, kind="run"))
     err = None
     if p.returncode == 0 and not runs:
         err = "no JSON run lines (a bench_sync older than STARLING_BENCH_JSON? rebuild it)"
@@ -152,6 +167,8 @@ plot {lines}
     bars = [("throughput", "peer_changes_per_s", "applied updates/s on the peer (higher is better)", "throughput.png"),
             ("catchup", "seconds", "catch-up time, s (lower is better)", "catchup.png"),
             ("catchup_distinct", "seconds", "catch-up time, s (lower is better)", "catchup_distinct.png"),
+            ("restart", "seconds", "restart catch-up time, s (lower is better)", "restart.png"),
+            ("footprint", "rss_bytes_per_change", "resident bytes per change (lower is better)", "footprint_rss.png"),
             ("latency", "p99_ms", "p99 latency, ms (lower is better)", "latency_p99.png")]
     for scen, metric, ylabel, png in bars:
         runs = [r for r in results["runs"] if r.get("scenario") == scen and metric in r]
@@ -193,7 +210,8 @@ def main():
     ap.add_argument("--writes", type=int, help="latency writes at 1k/s [3000; --full 10000]")
     ap.add_argument("--peers", default="8", help="latency peer counts, comma list [8]")
     ap.add_argument("--durability", default="sync", help="starling: sync | nometasync | nosync [sync]")
-    ap.add_argument("--only", default="catchup,catchup_distinct,latency,throughput", help="scenarios [all]")
+    ap.add_argument("--only", default="catchup,catchup_distinct,restart,footprint,latency,throughput",
+                    help="scenarios [all]")
     ap.add_argument("--out", default=os.path.join(HERE, "out"), help="output directory [bench/compare/out]")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per process [900]")
     a = ap.parse_args()
@@ -283,6 +301,18 @@ def main():
                 row["ratio_starling_over_yjs"] = (s / y) if s is not None and y else None
                 summary.append(row)
     results["summary"] = summary
+    notes = []
+    if "restart" in only:
+        notes.append("restart: bytes_out = bytes the server sent the returning client (starling: A's peer bytes_out; "
+                     "yjs: WebSocket message payloads received by the client); missing_bytes = the missing 10 % in "
+                     "each system's own encoding (starling: its signed changes; yjs: "
+                     "Y.encodeStateAsUpdate(full, sv90), GC'd overwritten values); bytes_ratio = bytes_out/missing_bytes")
+    if "footprint" in only:
+        notes.append("footprint: disk for yjs is the encoded state size per change (Y.encodeStateAsUpdate): the stock "
+                     "y-websocket server has no persistence, so this is the size a persisted state would take; "
+                     "starling: allocated data.mdb blocks. yjs (gc on) keeps no overwritten values; starling keeps "
+                     "every signed change")
+    results["notes"] = notes
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     made = plots(out, results, peers_list, a.reps)
@@ -298,6 +328,8 @@ def main():
         ratio = r["ratio_starling_over_yjs"]
         print(f"{r['label']:<{w}}  {r['metric']:<20} {fmt(r['starling']):>12} {fmt(r['yjs']):>12} "
               f"{(f'{ratio:.2f}x' if ratio is not None else '-'):>13}  {r['better']}")
+    for note in results["notes"]:
+        print("note: " + note)
     for e in results["errors"]:
         print(f"ERROR rep={e['rep']} {e['scenario']} {e['system']}: {e['error']}")
     print(f"results: {os.path.join(out, 'results.json')}"

@@ -12,6 +12,19 @@
 //               connects; time from creating the provider until its state
 //               vector equals the source's (checked on every applied update),
 //               then the map contents are compared with the source's.
+//   restart     the catchup room and workload; a client whose Y.Doc already
+//               holds the first 90 % of the updates (the same deterministic
+//               sequence, loaded before the clock) connects (rep 0 is the
+//               warm-up); time until its state vector equals the source's,
+//               and the WebSocket message bytes the server sent it over the
+//               size of the missing 10 % as a Yjs update
+//               (Y.encodeStateAsUpdate(full, stateVectorOf90pc)).
+//   footprint   a child Node process (--expose-gc) applies the source's
+//               encoded state (the N updates) to a fresh Y.Doc: rss (and
+//               heapUsed) after minus before, per change; "disk" = the encoded
+//               state's size per change (the stock y-websocket server has no
+//               persistence: the size a persisted state would take). One
+//               summary line, as bench_sync.
 //   latency     one writer and P peers in one room (star through the server);
 //               W paced writes at RATE/s after 200 warm-up writes; latency =
 //               performance.now() from the write call to the peer's map
@@ -33,13 +46,15 @@
 //   STARLING_BENCH_RATE      latency: writes per second [1000]
 //   STARLING_BENCH_PEERS     latency: peer counts [8]
 //   STARLING_BENCH_SECONDS   throughput: seconds of writing [3]
-//   STARLING_BENCH_ONLY      comma list of catchup,latency,throughput [all]
+//   STARLING_BENCH_ONLY      comma list of catchup,restart,footprint,latency,
+//                            throughput [all]
 //   STARLING_BENCH_SAMPLES   latency: a directory to write every sample to
 //                            (yjs_latency_p<P>_rep<R>.txt, ms, one a line) []
 //   YPERSISTENCE             passed to the server (y-leveldb needed; unset here)
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
-import { writeFileSync, readFileSync, mkdirSync } from 'node:fs'
+import { writeFileSync, readFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -118,19 +133,48 @@ function svEquals (a, b) {
 
 // ------------------------------------------------------------------ catch-up
 
+// The catch-up workload: writes [from, to) of the deterministic sequence, 10
+// client ids (authors) taking turns, one write per transaction, as
+// bench_sync's preload (10 authors, one change each). Deterministic: the doc
+// built from writes [0, h) holds exactly the first h updates of the full one
+// (same client ids, same clocks), which the restart scenario relies on.
+function buildSource (n, keys, from = 0, doc = new Y.Doc()) {
+  const authors = Array.from({ length: 10 }, (_, a) => 0x5b000000 + a + 1)
+  const m = doc.getMap('m')
+  const value = 'v'.repeat(40)
+  const own = doc.clientID
+  for (let i = from; i < n; i++) {
+    doc.clientID = authors[i % 10]
+    doc.transact(() => m.set('k' + (keys ? i % keys : i), value))
+  }
+  doc.clientID = own
+  return doc
+}
+
+// A WebSocket (ws) that counts the bytes of the messages it receives and
+// sends (WebSocket message payloads, as the server sent them; framing not
+// counted, as starling's bytes_out counts its frames' payloads).
+function countingWebSocket (counter) {
+  return class extends WebSocket {
+    constructor (...a) {
+      super(...a)
+      this.on('message', data => { counter.in += data.byteLength !== undefined ? data.byteLength : data.length; counter.msgsIn++ })
+    }
+
+    send (data, ...rest) {
+      counter.out += data.byteLength !== undefined ? data.byteLength : data.length
+      return super.send(data, ...rest)
+    }
+  }
+}
+
 async function scenarioCatchup (server, n, keys, reps) {
   const room = 'catchup-' + process.pid
   // The source: one doc, 10 client ids (authors) taking turns, one write per
   // transaction, as bench_sync's preload (10 authors, one change each).
   const t0 = performance.now()
-  const src = new Y.Doc()
-  const authors = Array.from({ length: 10 }, (_, a) => 0x5b000000 + a + 1)
+  const src = buildSource(n, keys)
   const m = src.getMap('m')
-  const value = 'v'.repeat(40)
-  for (let i = 0; i < n; i++) {
-    src.clientID = authors[i % 10]
-    src.transact(() => m.set('k' + (keys ? i % keys : i), value))
-  }
   const buildS = (performance.now() - t0) / 1000
   const srcSv = svMap(src)
   const stateBytes = Y.encodeStateAsUpdate(src).length
@@ -177,6 +221,130 @@ async function scenarioCatchup (server, n, keys, reps) {
   const s = { kind: 'summary', scenario: 'catchup', n, keys, reps, median_seconds: round(median(runs.map(r => r.seconds)), 4), median_changes_per_s: Math.round(median(runs.map(r => r.changes_per_s))), state_bytes: stateBytes, source_build_s: round(buildS), source_push_s: round(pushS) }
   out(s)
   return s
+}
+
+// ------------------------------------------------------------------- restart
+
+// A client that already holds the first 90 % of the source's updates (its
+// Y.Doc loaded from that state before the clock starts, as a restarted client
+// with local persistence would be) connects to the room holding all N; time
+// from creating the provider until its state vector equals the source's; the
+// bytes the server sent it (WebSocket message payloads, counted on the
+// client) over the size of the missing updates as Yjs encodes them
+// (Y.encodeStateAsUpdate(full, stateVectorOf90pc): the missing structs plus
+// the whole delete set, which Yjs always sends whole).
+async function scenarioRestart (server, n, keys, reps) {
+  const room = 'restart-' + process.pid
+  const have = n - Math.floor(n / 10)
+  const t0 = performance.now()
+  const src = buildSource(n, keys)
+  const m = src.getMap('m')
+  const srcSv = svMap(src)
+  const pre = buildSource(have, keys)
+  const preState = Y.encodeStateAsUpdate(pre)
+  const preSv = Y.encodeStateVector(pre)
+  const missingUpdate = Y.encodeStateAsUpdate(src, preSv)
+  const missingBytes = missingUpdate.byteLength
+  // Check: the prefix is the source's first 90 % (same ids and clocks).
+  let missing = 0
+  const pm = Y.decodeStateVector(preSv)
+  for (const [c, clk] of srcSv) {
+    const h = pm.get(c) || 0
+    if (h > clk) throw new Error('restart: the 90 % doc is ahead of the source')
+    missing += clk - h
+  }
+  if (missing !== n - have) throw new Error(`restart: the 90 % doc lacks ${missing} updates, expected ${n - have}`)
+  { const chk = new Y.Doc(); Y.applyUpdate(chk, preState); Y.applyUpdate(chk, missingUpdate); if (!svEquals(svMap(chk), srcSv)) throw new Error('restart: 90 % + missing != source'); chk.destroy() }
+  pre.destroy()
+  const sp = connect(server.url, room, src)
+  await waitFor(sp, 'synced')
+  log(`restart n=${n} keys=${keys || 'distinct'}: source + 90 % built and pushed in ${round((performance.now() - t0) / 1000)} s; missing ${missing} updates = ${missingBytes} bytes`)
+
+  const runs = []
+  for (let rep = 0; rep <= reps; rep++) {
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, preState) // loaded before the clock starts
+    let done = null
+    const finished = new Promise(resolve => {
+      doc.on('update', () => {
+        if (!done && svEquals(svMap(doc), srcSv)) { done = performance.now(); resolve() }
+      })
+    })
+    const counter = { in: 0, out: 0, msgsIn: 0 }
+    const c0 = performance.now()
+    const p = new WebsocketProvider(server.url, room, doc, { WebSocketPolyfill: countingWebSocket(counter), disableBc: true })
+    const timeout = sleep(120000).then(() => { throw new Error(`restart rep=${rep}: not caught up within 120 s`) })
+    await Promise.race([finished, timeout])
+    const seconds = (done - c0) / 1000
+    // The bytes the server sends for this sync: step 1 + step 2 (+ the
+    // source's awareness state) arrive at once; wait until synced and a short
+    // quiet period so the count is complete (off the clock).
+    await waitFor(p, 'synced')
+    await sleep(100)
+    const a = m.toJSON(); const b = doc.getMap('m').toJSON()
+    const ka = Object.keys(a); const kb = Object.keys(b)
+    if (ka.length !== kb.length || ka.some(k => a[k] !== b[k])) throw new Error(`restart rep=${rep}: map differs from the source`)
+    p.destroy()
+    doc.destroy()
+    if (rep === 0) { log(`restart warm-up: ${round(seconds)} s, ${counter.in} bytes in`); continue }
+    const r = { kind: 'run', scenario: 'restart', rep, n, keys, missing, seconds: round(seconds, 4), bytes_out: counter.in, missing_bytes: missingBytes, bytes_ratio: round(counter.in / missingBytes, 4), server_messages: counter.msgsIn, client_bytes_sent: counter.out, load: loadavg() }
+    runs.push(r)
+    out(r)
+    await sleep(200)
+  }
+  sp.destroy()
+  src.destroy()
+  const s = { kind: 'summary', scenario: 'restart', n, missing, reps, median_seconds: round(median(runs.map(r => r.seconds)), 4), median_bytes_ratio: round(median(runs.map(r => r.bytes_ratio)), 4) }
+  out(s)
+  return s
+}
+
+// ----------------------------------------------------------------- footprint
+
+// Resident memory per change of a Y.Doc holding the N updates: a child Node
+// process (--expose-gc) reads the source's encoded state, then rss before and
+// after applying it to a fresh Y.Doc (gc before each reading; the encoded
+// bytes stay referenced across both readings). "disk": the encoded state's
+// size per change; the stock y-websocket server has no persistence (the room
+// lives in memory), so this is what a persisted state (e.g. y-leveldb's
+// merged document) would at least take.
+function footprintChild (file) {
+  const gc = global.gc || (() => {})
+  const state = new Uint8Array(readFileSync(file))
+  gc(); gc()
+  const before = process.memoryUsage()
+  const doc = new Y.Doc()
+  Y.applyUpdate(doc, state)
+  gc(); gc()
+  const after = process.memoryUsage()
+  const changes = [...svMap(doc).values()].reduce((x, y) => x + y, 0)
+  process.stdout.write(JSON.stringify({ rss: after.rss - before.rss, heap: after.heapUsed - before.heapUsed, changes, gc: !!global.gc, stateBytes: state.byteLength, keep: doc.getMap('m').size }) + '\n')
+}
+
+async function scenarioFootprint (n, keys) {
+  const src = buildSource(n, keys)
+  const state = Y.encodeStateAsUpdate(src)
+  src.destroy()
+  const dir = mkdtempSync(join(tmpdir(), 'yjs-footprint-'))
+  const file = join(dir, 'state.bin')
+  try {
+    writeFileSync(file, state)
+    const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url)], {
+      env: { ...process.env, STARLING_BENCH_FOOTPRINT_FILE: file }, stdio: ['ignore', 'pipe', 'inherit']
+    })
+    let buf = ''
+    child.stdout.on('data', d => { buf += d })
+    const code = await new Promise(resolve => child.on('exit', resolve))
+    if (code !== 0) throw new Error('footprint: the child failed with ' + code)
+    const r = JSON.parse(buf.trim().split('\n').pop())
+    if (r.changes !== n) throw new Error(`footprint: the child loaded ${r.changes} updates, expected ${n}`)
+    log(`footprint n=${n}: rss +${r.rss} bytes, heapUsed +${r.heap} bytes, encoded state ${state.byteLength} bytes (gc ${r.gc ? 'on' : 'OFF'})`)
+    const s = { kind: 'summary', scenario: 'footprint', n, keys, rss_bytes_per_change: round(r.rss / n, 1), heap_bytes_per_change: round(r.heap / n, 1), disk_bytes_per_change: round(state.byteLength / n, 1), state_bytes: state.byteLength, disk_note: 'no persistence in the stock y-websocket server: disk = encoded state (Y.encodeStateAsUpdate) per change, what a persisted state would take' }
+    out(s)
+    return s
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 // ------------------------------------------------------------------- latency
@@ -359,6 +527,8 @@ async function main () {
   const server = await startServer()
   try {
     if (selected('catchup')) await scenarioCatchup(server, n, keys, reps)
+    if (selected('restart')) await scenarioRestart(server, n, keys, reps)
+    if (selected('footprint')) await scenarioFootprint(n, keys)
     if (selected('latency')) for (const p of peers) await scenarioLatency(server, p, writes, rate, reps, samplesDir)
     if (selected('throughput')) await scenarioThroughput(server, seconds, reps)
   } finally {
@@ -367,7 +537,9 @@ async function main () {
   out({ kind: 'end', load: loadavg() })
 }
 
-if (isMainThread) {
+if (isMainThread && process.env.STARLING_BENCH_FOOTPRINT_FILE) {
+  footprintChild(process.env.STARLING_BENCH_FOOTPRINT_FILE)
+} else if (isMainThread) {
   main().then(() => process.exit(0), e => { log('FAILED: ' + (e && e.stack ? e.stack : e)); out({ kind: 'failed', error: String(e), load: loadavg() }); process.exit(1) })
 } else if (workerData && workerData.role === 'writer') {
   throughputWriter(workerData).catch(e => { log('writer FAILED: ' + e.stack); process.exit(1) })
