@@ -129,31 +129,30 @@ class exchange {
     return {};
   }
 
-  template <class Parser>
-  error_code read_header(Parser& parser, steady::time_point deadline) {
+  // One read operation (async_read_header, async_read or async_read_some)
+  // run to completion or the deadline.
+  template <class Op>
+  error_code run_read(steady::time_point deadline, Op op) {
     error_code ec;
     stream_.expires_at(deadline);
-    http::async_read_header(stream_, buffer_, parser, [&](error_code e, std::size_t) { ec = e; });
+    op([&](error_code e, std::size_t) { ec = e; });
     run();
     return ec;
+  }
+
+  template <class Parser>
+  error_code read_header(Parser& parser, steady::time_point deadline) {
+    return run_read(deadline, [&](auto done) { http::async_read_header(stream_, buffer_, parser, done); });
   }
 
   template <class Parser>
   error_code read_all(Parser& parser, steady::time_point deadline) {
-    error_code ec;
-    stream_.expires_at(deadline);
-    http::async_read(stream_, buffer_, parser, [&](error_code e, std::size_t) { ec = e; });
-    run();
-    return ec;
+    return run_read(deadline, [&](auto done) { http::async_read(stream_, buffer_, parser, done); });
   }
 
   template <class Parser>
   error_code read_some(Parser& parser, steady::time_point deadline) {
-    error_code ec;
-    stream_.expires_at(deadline);
-    http::async_read_some(stream_, buffer_, parser, [&](error_code e, std::size_t) { ec = e; });
-    run();
-    return ec;
+    return run_read(deadline, [&](auto done) { http::async_read_some(stream_, buffer_, parser, done); });
   }
 
   void close() {

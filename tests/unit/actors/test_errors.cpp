@@ -189,11 +189,16 @@ struct trusted_session {
   served_node s;
   auth::identity evil = auth::identity::generate();
   std::unique_ptr<test_peer> p;
-  trusted_session() {
+  explicit trusted_session(bool with_doc = false) {
     s.trust(evil, read_write());
     s.open();
+    if (with_doc) REQUIRE(s.n->write("doc", {set("/before", 1)}));
     p = s.session(evil);
   }
+};
+// The same, with "doc" written on the node before the session starts.
+struct trusted_session_with_doc : trusted_session {
+  trusted_session_with_doc() : trusted_session(true) {}
 };
 
 TEST_CASE("errors: an untrusted key gets untrusted 4404", "[errors]") {
@@ -293,13 +298,7 @@ TEST_CASE("errors: a control frame that is not JSON before auth gets malformed 4
 
 // ------------------------------------------------------------ sealed session
 
-TEST_CASE("errors: a sealed control frame that is not JSON gets malformed 4000", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  REQUIRE(s.n->write("doc", {set("/before", 1)}));
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session_with_doc, "errors: a sealed control frame that is not JSON gets malformed 4000", "[errors]") {
   REQUIRE(p->send_sealed_text("{\"type\":\"frontier\",,,"));
   auto e = p->until_closed();
   check_verdict(e, errc::malformed);
@@ -374,13 +373,7 @@ TEST_CASE("errors: an oversized frame is closed by the net layer with 1009", "[e
 
 // ----------------------------------------------------------------- changes
 
-TEST_CASE("errors: a change with a bad signature gets bad_change 4201", "[errors]") {
-  served_node s;
-  auto evil = auth::identity::generate();
-  s.trust(evil, read_write());
-  s.open();
-  REQUIRE(s.n->write("doc", {set("/before", 1)}));
-  auto p = s.session(evil);
+TEST_CASE_METHOD(trusted_session_with_doc, "errors: a change with a bad signature gets bad_change 4201", "[errors]") {
   auto c = p->make_change("doc", {set("/bad", "forged")});
   c.sig.v[3] ^= 0x10;
   REQUIRE(p->send_batch("doc", {c}));
