@@ -43,6 +43,7 @@ struct doc_owner_state {
   fanout_actor fanout;
   std::vector<commit_item> queued;
   bool committing = false;
+  std::size_t uncommitted = 0;  // remote changes applied in memory, not yet durable
   std::uint64_t next_log_index = 0;  // what the store gives the next stored change
 };
 
@@ -58,10 +59,12 @@ void commit_next(self_ptr self) {
   if (st.committing || st.queued.empty()) return;
   auto items = std::make_shared<std::vector<commit_item>>(std::move(st.queued));
   st.queued.clear();
+  std::size_t in_batch = 0;
   persistence::write_batch batch;
   bool forks_changed = false;
   for (auto& item : *items) {
     for (auto& c : item.changes) batch.add_change(st.doc, c.hash, c.author, c.seq, c.encoded);
+    in_batch += item.changes.size();
     forks_changed = forks_changed || !item.new_forks.empty();
   }
   // The proofs go with the changes: a reload quarantines the author again.
@@ -77,6 +80,7 @@ void commit_next(self_ptr self) {
       .then(
           [=](const persistence::commit_result& r) {
             self->state.committing = false;
+            self->state.uncommitted -= std::min(self->state.uncommitted, in_batch);
             std::size_t k = 0;  // outcomes are in batch order, one per change
             for (auto& item : *items) {
               if (!item.changes.empty()) {
@@ -148,7 +152,7 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
         if (s.deps.metrics) s.deps.metrics->changes_local.fetch_add(1, std::memory_order_relaxed);
         commit_item item;
         item.wack = write_ack{c->hash, s.d->current_frontier()};
-        item.changes.push_back({c->hash, c->author, c->seq, crdt::encode(*c)});
+        item.changes.push_back({c->hash, c->author, c->seq, c->encoded});
         item.promise = p;
         s.queued.push_back(std::move(item));
         commit_next(self);
@@ -159,12 +163,7 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
         auto& s = self->state;
         std::vector<public_key> authors;
         authors.reserve(batch.changes.size());
-        std::unordered_map<hash256, std::pair<public_key, std::uint64_t>, fixed_bytes_hasher> ids;
-        ids.reserve(batch.changes.size());
-        for (auto& c : batch.changes) {
-          authors.push_back(c.author);
-          ids.emplace(c.hash, std::make_pair(c.author, c.seq));
-        }
+        for (auto& c : batch.changes) authors.push_back(c.author);
         auto rep = s.d->apply_batch(std::move(batch.changes));
         commit_item item;
         item.origin = batch.origin;
@@ -199,17 +198,17 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
           for (auto& o : rep.late_refusals) count_refusal(o);
         }
         item.changes.reserve(rep.applied.size());
-        for (auto& h : rep.applied) {
-          auto enc = s.d->encoding(h);
-          auto it = ids.find(h);
-          if (it != ids.end()) {
-            item.changes.push_back({h, it->second.first, it->second.second, std::move(*enc)});
-          } else {  // released from pending: it came in an earlier batch
-            auto c = crdt::decode(*enc);
-            item.changes.push_back({h, c->author, c->seq, std::move(*enc)});
-          }
+        for (std::size_t i = 0; i < rep.applied.size(); ++i) {
+          auto& a = rep.applied_changes[i];
+          item.changes.push_back({rep.applied[i], a.author, a.seq, std::move(a.encoded)});
         }
-        item.promise = p;
+        // The session may send the next batch while this one commits: the
+        // verdicts are known now, and a crash before the commit loses only
+        // what the peer still holds and sends again. Past the bound, the
+        // session waits for the commit, so memory cannot run ahead of disk.
+        s.uncommitted += item.changes.size();
+        if (s.uncommitted <= s.cfg.max_uncommitted_changes) p.deliver(item.aack);
+        else item.promise = p;
         s.queued.push_back(std::move(item));
         commit_next(self);
         return p;

@@ -13,6 +13,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/node_actor.hpp"
+#include "actors/scheduler.hpp"
 
 namespace starling {
 
@@ -41,6 +42,7 @@ node::node(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
 expected<std::unique_ptr<node>, std::string> node::open(node_config cfg) {
   auto i = std::make_unique<impl>();
+  apply_scheduler_settings(cfg.scheduler, i->sys_cfg);
   i->sys = std::make_unique<caf::actor_system>(i->sys_cfg);
   auto info = spawn_node(*i->sys, cfg);
   if (!info) return make_unexpected(info.error());

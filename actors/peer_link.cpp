@@ -235,8 +235,11 @@ void apply_next(self_ptr self, const std::string& doc) {
     batch.insert(batch.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
     q.pop_front();
   }
-  with_owner(self, doc, [=](const doc_owner_actor& owner) mutable {
-    self->request(owner, caf::infinite, apply_atom::value, remote_batch{std::move(batch), self->state.id})
+  // Shared, not captured by value: the callback may be copied while the
+  // owner is looked up, and a batch holds thousands of changes.
+  auto shared = std::make_shared<std::vector<crdt::change>>(std::move(batch));
+  with_owner(self, doc, [=](const doc_owner_actor& owner) {
+    self->request(owner, caf::infinite, apply_atom::value, remote_batch{std::move(*shared), self->state.id})
         .then(
             [=](const apply_ack& ack) {
               self->state.applying[doc] = false;

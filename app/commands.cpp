@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/scheduler.hpp"
 #include "app/service.hpp"
 #include "auth/identity.hpp"
 #include "auth/token.hpp"
@@ -171,6 +172,7 @@ int cmd_serve(const node_flags& flags) {
   int exit_code = exit_ok;
   {
     caf::actor_system_config sys_cfg;
+    actors::apply_scheduler_settings(cfg->node.scheduler, sys_cfg);
     caf::actor_system sys{sys_cfg};
     auto svc = service::start(sys, *cfg);
     if (!svc) {

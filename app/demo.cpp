@@ -20,6 +20,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/node_actor.hpp"
+#include "actors/scheduler.hpp"
 #include "app/service.hpp"
 #include "auth/trust.hpp"
 
@@ -80,6 +81,7 @@ int run_demo(const demo_options& opt) {
   int result = 1;
   {
     caf::actor_system_config sys_cfg;
+    actors::apply_scheduler_settings(actors::scheduler_settings{}, sys_cfg);
     caf::actor_system sys{sys_cfg};
     const char* names[] = {"A", "B", "C"};
     std::vector<std::unique_ptr<service>> nodes;

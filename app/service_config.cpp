@@ -193,6 +193,7 @@ result apply_json(service_config& cfg, const json& j) {
       {"subscriber_max_changes", size_setter(n.subscriber_max_changes, 1, big)},
       {"subscriber_max_bytes", size_setter(n.subscriber_max_bytes, 1024, big)},
       {"commit_changes", size_setter(n.max_commit_changes, 1, big)},
+      {"uncommitted_changes", size_setter(n.max_uncommitted_changes, 0, big)},
       {"event_streams", size_setter(cfg.max_event_streams, 0, 1u << 20)},
       {"sync_batch_bytes", size_setter(n.sync.max_batch_bytes, 1024, std::uint64_t{1} << 30)},
       {"held_changes", size_setter(n.sync.max_held_changes, 1, big)},
@@ -323,6 +324,8 @@ result apply_json(service_config& cfg, const json& j) {
          return ok{};
        }},
       {"io_threads", size_setter(net.io_threads, 1, 64)},
+      {"scheduler_threads", size_setter(n.scheduler.threads, 0, 256)},
+      {"scheduler_polls", size_setter(n.scheduler.poll_attempts, 0, 1'000'000)},
       {"limits", [&](const json& v, const std::string& k) { return apply_object(v, k, limits); }},
       {"timeouts", [&](const json& v, const std::string& k) { return apply_object(v, k, timeouts); }},
       {"dialer", [&](const json& v, const std::string& k) { return apply_object(v, k, dialer); }},

@@ -37,6 +37,9 @@
 //                               bench/peer/bench.mjs, for bench/compare [0]
 //   STARLING_BENCH_SAMPLES      latency: a directory to write every sample to
 //                               (starling_latency_p<P>_rep<R>.txt, ms) []
+//   STARLING_BENCH_THREADS      actor worker threads of each node, 0 = one
+//                               per core [0]
+//   STARLING_BENCH_POLLS        idle polling rounds of each node's workers [0]
 //   TMPDIR                      where the temporary data dirs go [/tmp]
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -209,6 +212,8 @@ struct member {
     cfg.data_dir = dir.path;
     cfg.store.durability = durability();
     cfg.listen = listen;  // 127.0.0.1, ephemeral port
+    cfg.scheduler.threads = env_u64("STARLING_BENCH_THREADS", cfg.scheduler.threads);
+    cfg.scheduler.poll_attempts = env_u64("STARLING_BENCH_POLLS", cfg.scheduler.poll_attempts);
     for (auto* m : trusted) {
       auth::trust_entry e;
       e.key = m->id.key();

@@ -308,6 +308,7 @@ expected<change, codec_error> decode_prefix(byte_view& in, const change_limits& 
   if (total > lim.max_encoded_bytes)
     return make_unexpected(codec_error{codec_errc::too_large, "change exceeds the size limit"});
   c.hash = crypto::blake2b_256(in.substr(0, unsigned_len));
+  c.encoded.assign(in.data(), total);
   in.remove_prefix(total);
   return c;
 }
@@ -324,8 +325,11 @@ expected<change, codec_error> decode(byte_view in, const change_limits& lim) {
 hash256 compute_hash(const change& c) { return crypto::blake2b_256(encode_unsigned(c)); }
 
 void sign(change& c, const crypto::keypair& kp) {
-  c.hash = compute_hash(c);
+  bytes enc = encode_unsigned(c);
+  c.hash = crypto::blake2b_256(enc);
   c.sig = crypto::sign(c.hash.view(), kp.sk);
+  enc.append(c.sig.view());
+  c.encoded = std::move(enc);
 }
 
 bool signature_valid(const change& c) { return crypto::verify(c.hash.view(), c.sig, c.author); }

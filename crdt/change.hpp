@@ -78,6 +78,10 @@ struct change {
   std::vector<op> ops;
   signature sig;
   hash256 hash;                // computed by sign() and decode(), never encoded
+  // The signed encoding, kept by sign() and decode() along with `hash` so
+  // that storing or relaying the change needs no second encode. Like `hash`,
+  // it is stale once a field changes: sign() again (a signature needs it).
+  bytes encoded;
 };
 
 struct change_limits {
@@ -104,6 +108,7 @@ struct codec_error {
 // Unsigned canonical encoding (what the hash covers).
 bytes encode_unsigned(const change& c);
 // Signed encoding: unsigned encoding followed by the 64-byte signature.
+// Always encodes; `c.encoded` is the cached result of sign() and decode().
 bytes encode(const change& c);
 // Decodes a signed encoding; computes hash. Does not check the signature.
 expected<change, codec_error> decode(byte_view in, const change_limits& lim = {});

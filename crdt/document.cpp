@@ -67,10 +67,6 @@ apply_report document::apply_batch(std::vector<change> batch) { return run(std::
 
 apply_report document::run(std::vector<change> batch, bool amortised) {
   apply_report rep;
-  if (state_.by_hash.size() + batch.size() > state_.by_hash.bucket_count())
-    // Geometric growth: reserving exactly what this batch needs rehashes the
-    // whole table every few batches.
-    state_.by_hash.reserve(std::max(state_.by_hash.size() + batch.size(), 2 * state_.by_hash.bucket_count()));
   rep.outcomes.resize(batch.size());
   std::vector<verdict> verdicts;
   if (amortised) {
@@ -121,17 +117,17 @@ std::optional<bytes> document::encoding_of(std::uint32_t change_ref) const {
 }
 
 std::optional<bytes> document::encoding(const hash256& h) const {
-  auto it = state_.by_hash.find(h);
-  if (it == state_.by_hash.end()) return std::nullopt;
-  return encoding_of(it->second);
+  auto ref = state_.find_change(h);
+  if (ref == npos32) return std::nullopt;
+  return encoding_of(ref);
 }
 
-bool document::has_change(const hash256& h) const { return state_.by_hash.count(h) > 0; }
+bool document::has_change(const hash256& h) const { return state_.knows(h); }
 
 void document::admit(change&& c, bool verified, apply_report& rep, change_outcome& out) {
   if (c.doc != name_) return refuse(out, refusal::wrong_doc, "change belongs to document " + c.doc);
   if (!verified) return refuse(out, refusal::bad_signature, "signature does not match author " + short_id(c.author));
-  if (state_.by_hash.count(c.hash) || (!pending_.empty() && pending_.count(c.hash))) {
+  if (state_.knows(c.hash) || (!pending_.empty() && pending_.count(c.hash))) {
     out.status = apply_status::duplicate;
     return;
   }
@@ -207,12 +203,12 @@ document::try_result document::try_apply(const change& c, change_outcome& out, h
     }
   }
   for (auto& d : c.deps) {
-    auto it = state_.by_hash.find(d);
-    if (it == state_.by_hash.end()) {
+    auto ref = state_.find_change(d);
+    if (ref == npos32) {
       missing = d;
       return try_result::waiting;
     }
-    if (state_.changes[it->second].time >= c.time) {
+    if (state_.changes[ref].time >= c.time) {
       refuse(out, refusal::bad_time, "time not after dep");
       return try_result::refused;
     }
@@ -235,12 +231,12 @@ document::try_result document::try_apply(const change& c, change_outcome& out, h
 
 void document::commit_applied(change& c, apply_report* rep) {
   // Encoded before the ops give their values to the state.
-  bytes encoded = limits_.retain_log ? encode(c) : bytes();
+  bytes encoded = !limits_.retain_log && !rep ? bytes() : c.encoded.empty() ? encode(c) : std::move(c.encoded);
   auto ref = static_cast<std::uint32_t>(state_.changes.size());
   auto author = state_.intern_author(c.author);
   if (chain_.size() <= author) chain_.resize(author + 1);
   state_.changes.push_back(change_meta{c.hash, c.seq, c.time, author, static_cast<std::uint32_t>(c.ops.size())});
-  state_.by_hash.emplace(c.hash, ref);
+  state_.index_change(ref);
   doc_state::change_applier a(state_, ref, c.time, nullptr);
   for (std::uint32_t i = 0; i < c.ops.size(); ++i) a.apply(std::move(c.ops[i]), i);
   record_applied(c, ref, author, rep, std::move(encoded));
@@ -254,8 +250,13 @@ void document::record_applied(const change& c, std::uint32_t ref, std::uint32_t 
   for (auto& d : c.deps) heads_.erase(d);
   heads_.insert(c.hash);
   clock_.observe(c.time);
-  if (limits_.retain_log) log_.push_back(std::move(encoded));
-  if (rep) rep->applied.push_back(c.hash);
+  if (rep) {
+    rep->applied.push_back(c.hash);
+    if (limits_.retain_log) log_.push_back(encoded);
+    rep->applied_changes.push_back({c.author, c.seq, std::move(encoded)});
+  } else if (limits_.retain_log) {
+    log_.push_back(std::move(encoded));
+  }
 }
 
 void document::release_waiters(const hash256& first, apply_report& rep) {

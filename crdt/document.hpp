@@ -72,6 +72,13 @@ struct apply_report {
   // (a causal order): the input ones and any released from pending. This is
   // what the caller persists and broadcasts.
   std::vector<hash256> applied;
+  // Parallel to `applied`: what storing and relaying each change needs.
+  struct applied_change {
+    public_key author;
+    std::uint64_t seq = 0;
+    bytes encoded;  // signed encoding
+  };
+  std::vector<applied_change> applied_changes;
   // Changes reported `pending` earlier (in this or an earlier call) that were
   // refused once what they waited for became known.
   std::vector<change_outcome> late_refusals;

@@ -119,9 +119,9 @@ class change_builder {
       return fail(batch.size() - 1, path_, "the change exceeds the size limit");
     sign(c_, kp_);
     s_.changes[ref_].hash = c_.hash;
-    s_.by_hash.emplace(c_.hash, ref_);
+    s_.index_change(ref_);
     if (d_.chain_.size() <= author_) d_.chain_.resize(author_ + 1);
-    d_.record_applied(c_, ref_, author_, nullptr, d_.limits_.retain_log ? encode(c_) : bytes());
+    d_.record_applied(c_, ref_, author_, nullptr, d_.limits_.retain_log ? c_.encoded : bytes());
     return c_;
   }
 

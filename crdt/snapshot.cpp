@@ -211,7 +211,7 @@ struct snapshot_codec {
     }
     d.chain_.resize(s.authors.size());
     if (!p.count(n, 36)) return bad("");
-    s.changes.reserve(n);
+    s.reserve_changes(n);
     for (std::uint64_t i = 0; i < n; ++i) {
       change_meta m;
       std::uint64_t author, n_ops;
@@ -221,16 +221,16 @@ struct snapshot_codec {
       m.n_ops = static_cast<std::uint32_t>(n_ops);
       auto& chain = d.chain_[m.author];
       if (m.seq != chain.size() + 1) return bad("change table out of chain order");
-      if (!s.by_hash.emplace(m.hash, static_cast<std::uint32_t>(i)).second) return bad("duplicate change");
-      chain.push_back(static_cast<std::uint32_t>(i));
       s.changes.push_back(m);
+      if (!s.index_change(static_cast<std::uint32_t>(i))) return bad("duplicate change");
+      chain.push_back(static_cast<std::uint32_t>(i));
       d.frontier_[s.authors[m.author]] = chain_head{m.seq, m.hash};
     }
     if (!p.count(n, 32)) return bad("");
     for (std::uint64_t i = 0; i < n; ++i) {
       hash256 h;
       if (!p.fixed(h)) return bad("");
-      if (!s.by_hash.count(h)) return bad("head is not a known change");
+      if (!s.knows(h)) return bad("head is not a known change");
       d.heads_.insert(h);
     }
     s.objects.clear();

@@ -17,7 +17,7 @@ doc_state::doc_state() { clear(); }
 
 void doc_state::clear() {
   changes.clear();
-  by_hash.clear();
+  by_hash_.clear();
   authors.clear();
   author_index.clear();
   objects.clear();
@@ -94,16 +94,16 @@ op_id doc_state::change_applier::resolve(const op_ref& r, op_id none_value) cons
   switch (r.t) {
     case op_ref::tag::none: return none_value;
     case op_ref::tag::self: return make_op_id(ref_, r.index);
-    case op_ref::tag::ext: return make_op_id(s_.by_hash.at(r.change), r.index);
+    case op_ref::tag::ext: return make_op_id(s_.find_change(r.change), r.index);
   }
   return none_value;
 }
 
 op_check doc_state::change_applier::ext_known(const op_ref& r) {
   if (r.t != op_ref::tag::ext) return {};
-  auto it = s_.by_hash.find(r.change);
-  if (it == s_.by_hash.end()) return {op_check::result::missing, r.change, {}};
-  const auto& m = s_.changes[it->second];
+  auto ref = s_.find_change(r.change);
+  if (ref == npos32) return {op_check::result::missing, r.change, {}};
+  const auto& m = s_.changes[ref];
   if (r.index >= m.n_ops) return {op_check::result::invalid, {}, "reference to op past the end of its change"};
   // Lamport property: a change is later than everything it refers to. RGA
   // ordering and LWW causality rely on it.

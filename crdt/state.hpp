@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crdt/change.hpp"
+#include "crdt/change_index.hpp"
 
 namespace starling::crdt {
 
@@ -87,10 +88,24 @@ class doc_state {
   doc_state();
 
   std::vector<change_meta> changes;
-  std::unordered_map<hash256, std::uint32_t, fixed_bytes_hasher> by_hash;
   std::vector<public_key> authors;
   std::unordered_map<public_key, std::uint32_t, fixed_bytes_hasher> author_index;
   std::unordered_map<op_id, object> objects;
+
+  // The table entry of a change, npos32 if unknown.
+  std::uint32_t find_change(const hash256& h) const {
+    return by_hash_.find(h, [this](std::uint32_t r) -> const hash256& { return changes[r].hash; });
+  }
+  bool knows(const hash256& h) const { return find_change(h) != npos32; }
+  // Indexes table entry `ref` by its hash; false if that hash is indexed already.
+  bool index_change(std::uint32_t ref) {
+    return by_hash_.insert(changes[ref].hash, ref, [this](std::uint32_t r) -> const hash256& { return changes[r].hash; });
+  }
+  void reserve_changes(std::size_t n) {
+    changes.reserve(n);
+    by_hash_.reserve(n, [this](std::uint32_t r) -> const hash256& { return changes[r].hash; });
+  }
+  std::size_t indexed_changes() const { return by_hash_.size(); }
 
   std::uint32_t intern_author(const public_key& k);
   // Total order of writes: (time, author key, change hash, op index).
@@ -136,6 +151,7 @@ class doc_state {
   };
 
  private:
+  change_index by_hash_;
   std::vector<change_applier::created> scratch_;
 };
 

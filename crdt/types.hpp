@@ -52,14 +52,12 @@ struct fixed_bytes {
     return false;
   }
 
- private:
+  // The 8 bytes at offset i, in host order (for hashing and comparisons).
   std::uint64_t word(std::size_t i) const {
     std::uint64_t w;
     std::memcpy(&w, v.data() + i, 8);
     return w;
   }
-
- public:
 };
 
 using hash256 = fixed_bytes<32>;     // BLAKE2b-256: change ids, digests
