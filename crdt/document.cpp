@@ -112,8 +112,23 @@ std::uint64_t document::chain_length(const public_key& author) const {
 }
 
 std::optional<bytes> document::encoding_of(std::uint32_t change_ref) const {
-  if (change_ref < log_base_ || change_ref - log_base_ >= log_.size()) return std::nullopt;
-  return log_[change_ref - log_base_];
+  if (limits_.retain_log) {
+    if (change_ref < log_base_ || change_ref - log_base_ >= log_.size()) return std::nullopt;
+    return log_[change_ref - log_base_];
+  }
+  if (change_ref >= state_.changes.size()) return std::nullopt;
+  const auto& m = state_.changes[change_ref];
+  const auto& author = state_.authors[m.author];
+  for (auto& u : undurable_)
+    if (u.seq == m.seq && u.author == author) return u.encoded;
+  return change_log_ ? change_log_->encoding(author, m.seq) : std::nullopt;
+}
+
+void document::durable_through(std::uint64_t mark) {
+  while (!undurable_.empty() && undurable_first_ < mark) {
+    undurable_.pop_front();
+    ++undurable_first_;
+  }
 }
 
 std::optional<bytes> document::encoding(const hash256& h) const {
@@ -231,7 +246,7 @@ document::try_result document::try_apply(const change& c, change_outcome& out, h
 
 void document::commit_applied(change& c, apply_report* rep) {
   // Encoded before the ops give their values to the state.
-  bytes encoded = !limits_.retain_log && !rep ? bytes() : c.encoded.empty() ? encode(c) : std::move(c.encoded);
+  bytes encoded = rebuilding_ && !limits_.retain_log ? bytes() : c.encoded.empty() ? encode(c) : std::move(c.encoded);
   auto ref = static_cast<std::uint32_t>(state_.changes.size());
   auto author = state_.intern_author(c.author);
   if (chain_.size() <= author) chain_.resize(author + 1);
@@ -250,12 +265,16 @@ void document::record_applied(const change& c, std::uint32_t ref, std::uint32_t 
   for (auto& d : c.deps) heads_.erase(d);
   heads_.insert(c.hash);
   clock_.observe(c.time);
+  if (limits_.retain_log) {
+    log_.push_back(rep ? encoded : std::move(encoded));
+  } else if (!rebuilding_) {
+    if (undurable_.empty()) undurable_first_ = applied_total_;
+    undurable_.push_back({c.author, c.seq, rep ? encoded : std::move(encoded)});
+  }
+  if (!rebuilding_) ++applied_total_;
   if (rep) {
     rep->applied.push_back(c.hash);
-    if (limits_.retain_log) log_.push_back(encoded);
     rep->applied_changes.push_back({c.author, c.seq, std::move(encoded)});
-  } else if (limits_.retain_log) {
-    log_.push_back(std::move(encoded));
   }
 }
 
@@ -379,20 +398,29 @@ void document::rebuild() {
       log_base_ = base->log_base_;
     }
   }
-  change_limits trusted = limits_.codec;
-  for (auto& enc : old_log) {
-    auto c = decode(enc, trusted);
-    if (!c) continue;  // cannot happen: we encoded it
-    change_outcome out;
-    hash256 missing;
-    auto q = quarantine_.find(c->author);
-    if ((q != quarantine_.end() && c->seq >= q->second) ||
-        try_apply(*c, out, missing) != try_result::applied) {
-      excluded_.insert(c->hash);
-      continue;
-    }
-    commit_applied(*c, nullptr);
+  rebuilding_ = true;
+  if (limits_.retain_log) {
+    for (auto& enc : old_log) replay_one(enc);
+  } else {
+    // The durable changes, then those still on their way to the log (a
+    // change may be in both while its commit completes: applied once).
+    if (change_log_) change_log_->replay([this](byte_view enc) { replay_one(enc); });
+    for (auto& u : undurable_) replay_one(u.encoded);
   }
+  rebuilding_ = false;
+}
+
+void document::replay_one(byte_view enc) {
+  auto c = decode(enc, limits_.codec);
+  if (!c || state_.knows(c->hash)) return;  // cannot fail: we encoded it
+  change_outcome out;
+  hash256 missing;
+  auto q = quarantine_.find(c->author);
+  if ((q != quarantine_.end() && c->seq >= q->second) || try_apply(*c, out, missing) != try_result::applied) {
+    excluded_.insert(c->hash);
+    return;
+  }
+  commit_applied(*c, nullptr);
 }
 
 apply_report document::apply_fork_proof(const fork_proof& proof) {

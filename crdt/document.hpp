@@ -10,6 +10,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -30,8 +31,24 @@ struct document_limits {
   std::size_t max_ops_per_change = 1 << 16;  // ops a local mutation batch may expand to
   std::size_t max_value_depth = 64;          // nesting of a JSON value written locally
   change_limits codec;                       // bounds for decoding and building
-  bool retain_log = true;  // keep applied changes (encoded) in memory: needed to
-                           // rebuild after a fork proof and to serve deltas
+  // Keep every applied change (encoded) in memory. Rebuilding after a fork
+  // proof and showing fork evidence need the encodings; without the log, a
+  // document keeps only those not yet durable (durable_through) and reads
+  // the rest from its change_log. The runtime keeps them in the store.
+  bool retain_log = true;
+};
+
+// Where a document that does not retain its log reads the encodings of the
+// changes it applied and were made durable. Called on the document owner's
+// thread, from within apply calls (rarely: fork evidence and rebuilds).
+class change_log {
+ public:
+  virtual ~change_log() = default;
+  // The signed encoding of the durable change (author, seq), if there is one.
+  virtual std::optional<bytes> encoding(const public_key& author, std::uint64_t seq) const = 0;
+  // Calls `each` with every durable change in application order; false if
+  // the log could not be read.
+  virtual bool replay(const std::function<void(byte_view)>& each) const = 0;
 };
 
 // Why a change was refused. Stable names (to_string) for metrics and errors.
@@ -130,6 +147,16 @@ class document {
                                                const crypto::keypair& author,
                                                std::uint64_t wall_ms);
 
+  // -- the log without retain_log -----------------------------------------
+  void set_change_log(std::shared_ptr<const change_log> log) { change_log_ = std::move(log); }
+  // Changes applied so far by this document object (a running count, also
+  // across rebuilds): a mark for durable_through.
+  std::uint64_t applied_total() const { return applied_total_; }
+  // The first `mark` applied changes are durable in the change_log: their
+  // encodings need not be kept here any more.
+  void durable_through(std::uint64_t mark);
+  std::size_t undurable_count() const { return undurable_.size(); }
+
   // -- reads -------------------------------------------------------------
   nlohmann::json state() const;
   // The sub-tree at a JSON Pointer; nullopt if the path does not exist.
@@ -186,6 +213,7 @@ class document {
   void quarantine_from(const public_key& author, std::uint64_t seq, apply_report& rep);
   void exclude(const hash256& h, apply_report& rep);
   void rebuild();
+  void replay_one(byte_view encoded);
   const change_meta* chain_at(const public_key& author, std::uint64_t seq) const;
   std::optional<bytes> encoding_of(std::uint32_t change_ref) const;
   std::uint64_t chain_length(const public_key& author) const;
@@ -204,6 +232,18 @@ class document {
   // entries below base_seq are absent.
   std::vector<std::vector<std::uint32_t>> chain_;
   std::vector<bytes> log_;
+  // Without retain_log: the applied changes not yet durable, in order; the
+  // first has the running number undurable_first_.
+  struct undurable_change {
+    public_key author;
+    std::uint64_t seq = 0;
+    bytes encoded;
+  };
+  std::deque<undurable_change> undurable_;
+  std::uint64_t undurable_first_ = 0;
+  std::uint64_t applied_total_ = 0;
+  bool rebuilding_ = false;
+  std::shared_ptr<const change_log> change_log_;
   std::size_t log_base_ = 0;             // changes inside the snapshot this document started from
   std::optional<bytes> base_snapshot_;  // that snapshot, to rebuild on a fork proof
   std::unordered_map<hash256, pending_change, fixed_bytes_hasher> pending_;

@@ -121,7 +121,7 @@ class change_builder {
     s_.changes[ref_].hash = c_.hash;
     s_.index_change(ref_);
     if (d_.chain_.size() <= author_) d_.chain_.resize(author_ + 1);
-    d_.record_applied(c_, ref_, author_, nullptr, d_.limits_.retain_log ? c_.encoded : bytes());
+    d_.record_applied(c_, ref_, author_, nullptr, c_.encoded);
     return c_;
   }
 

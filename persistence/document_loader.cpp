@@ -56,8 +56,36 @@ expected<std::vector<crdt::fork_proof>, std::string> decode_fork_proofs(byte_vie
   return out;
 }
 
+namespace {
+class stored_log final : public crdt::change_log {
+ public:
+  stored_log(std::shared_ptr<const store> st, std::string doc) : st_(std::move(st)), doc_(std::move(doc)) {}
+  std::optional<bytes> encoding(const public_key& author, std::uint64_t seq) const override {
+    auto r = st_->get_change(doc_, author, seq);
+    if (!r || !*r) return std::nullopt;
+    return std::move(**r);
+  }
+  bool replay(const std::function<void(byte_view)>& each) const override {
+    auto r = st_->load_log(doc_, 0, [&](std::uint64_t, const hash256&, byte_view enc) {
+      each(enc);
+      return true;
+    });
+    return r.has_value();
+  }
+
+ private:
+  std::shared_ptr<const store> st_;
+  std::string doc_;
+};
+}  // namespace
+
+std::shared_ptr<const crdt::change_log> stored_change_log(std::shared_ptr<const store> st, std::string doc) {
+  return std::make_shared<stored_log>(std::move(st), std::move(doc));
+}
+
 expected<crdt::document, std::string> load_document(const store& st, const std::string& doc,
-                                                    const crdt::document_limits& limits, load_stats* stats) {
+                                                    const crdt::document_limits& limits, load_stats* stats,
+                                                    std::shared_ptr<const crdt::change_log> log) {
   crdt::document d(doc, limits);
   auto snap = st.load_snapshot(doc);
   if (!snap) return make_unexpected(snap.error().message);
@@ -67,6 +95,7 @@ expected<crdt::document, std::string> load_document(const store& st, const std::
     d = std::move(*restored);
     if (stats) stats->from_snapshot = true;
   }
+  d.set_change_log(std::move(log));
   // Known forks first: the author's changes from the fork point on are then
   // refused during replay, as they were when the proof was made.
   auto forks = st.get_meta(fork_proofs_key(doc));
@@ -76,15 +105,19 @@ expected<crdt::document, std::string> load_document(const store& st, const std::
     if (!proofs) return make_unexpected(doc + ": " + proofs.error());
     for (auto& p : *proofs) d.apply_fork_proof(p);
   }
-  // Replay in pages so that a large log never sits decoded in memory twice.
-  constexpr std::size_t page = 65536;
+  // Replay in pages so that a large log never sits decoded in memory; what
+  // is replayed is durable already.
+  constexpr std::size_t page = 4096;
   std::vector<crdt::change> batch;
+  batch.reserve(page);
   std::string failure;
   std::size_t replayed = 0;
   auto flush = [&] {
     replayed += batch.size();
     d.apply_batch(std::move(batch));
+    d.durable_through(d.applied_total());
     batch.clear();
+    batch.reserve(page);
   };
   auto r = st.load_log(doc, 0, [&](std::uint64_t index, const hash256&, byte_view enc) {
     auto c = crdt::decode(enc, limits.codec);

@@ -4,6 +4,7 @@
 // Threading: reads only; callable from any thread (see store.hpp).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "crdt/document.hpp"
@@ -23,8 +24,16 @@ std::string fork_proofs_key(const std::string& doc);
 bytes encode_fork_proofs(const std::vector<crdt::fork_proof>& proofs);
 expected<std::vector<crdt::fork_proof>, std::string> decode_fork_proofs(byte_view data);
 
+// Replays the doc's snapshot, fork proofs and log into a document. With
+// limits.retain_log off, the document reads old changes back through `log`
+// (see stored_change_log), set before the replay.
 expected<crdt::document, std::string> load_document(const store& st, const std::string& doc,
                                                     const crdt::document_limits& limits = {},
-                                                    load_stats* stats = nullptr);
+                                                    load_stats* stats = nullptr,
+                                                    std::shared_ptr<const crdt::change_log> log = nullptr);
+
+// The doc's changes as the store holds them, for a document that does not
+// retain its log. Read-only; callable from any thread (LMDB read txns).
+std::shared_ptr<const crdt::change_log> stored_change_log(std::shared_ptr<const store> st, std::string doc);
 
 }  // namespace starling::persistence

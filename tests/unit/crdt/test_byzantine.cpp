@@ -262,3 +262,69 @@ TEST_CASE("a change whose deps never arrive stays pending, bounded", "[byzantine
   CHECK(refused >= 50);
   CHECK(d.state() == J("{}"));
 }
+
+namespace {
+// A change log as a store would keep it: the encodings handed over as durable.
+struct vector_log final : crdt::change_log {
+  std::vector<bytes> durable;
+  std::optional<bytes> encoding(const public_key& author, std::uint64_t seq) const override {
+    for (auto& e : durable) {
+      auto c = crdt::decode(e);
+      if (c && c->author == author && c->seq == seq) return e;
+    }
+    return std::nullopt;
+  }
+  bool replay(const std::function<void(byte_view)>& each) const override {
+    for (auto& e : durable) each(e);
+    return true;
+  }
+};
+}  // namespace
+
+TEST_CASE("a document without its log rebuilds from the change log and what is not yet durable", "[byzantine]") {
+  auto evil = key(66), honest = key(7);
+  document origin("doc");
+  auto c1 = write(origin, evil, {set("/a", 1)}, 1000);
+  document fork_a("doc"), fork_b("doc");
+  fork_a.apply(c1);
+  fork_b.apply(c1);
+  auto x = write(fork_a, evil, {set("/a", "x")}, 2000);
+  auto y = write(fork_b, evil, {set("/a", "y")}, 2000);
+  auto h1 = write(fork_a, honest, {set("/h", "saw x")}, 3000);
+  auto h2 = write(origin, key(8), {set("/free", true)}, 1500);
+
+  crdt::document_limits lim;
+  lim.retain_log = false;
+  auto log = std::make_shared<vector_log>();
+  document d("doc", lim);
+  d.set_change_log(log);
+  document reference("doc");  // keeps its log
+  // c1, h2 and x are durable; h1 is applied but its commit is still out.
+  for (auto& c : {c1, h2, x}) {
+    auto rep = d.apply_batch({c});
+    REQUIRE(rep.applied_changes.size() == 1);
+    CHECK(rep.applied_changes[0].encoded == crdt::encode(c));
+    log->durable.push_back(rep.applied_changes[0].encoded);
+    reference.apply(c);
+  }
+  d.durable_through(d.applied_total());
+  CHECK(d.undurable_count() == 0);
+  d.apply(h1);
+  reference.apply(h1);
+  CHECK(d.undurable_count() == 1);
+  // The other branch arrives: the fork evidence comes from the change log,
+  // and the rebuild drops x and h1 (built on x) on both documents alike.
+  auto rep = d.apply(y);
+  CHECK(rep.outcomes[0].reason == refusal::quarantined);
+  REQUIRE(rep.new_forks.size() == 1);
+  CHECK(rep.rebuilt);
+  reference.apply(y);
+  CHECK(d.forks()[0].a == reference.forks()[0].a);
+  CHECK(d.forks()[0].b == reference.forks()[0].b);
+  CHECK(d.state() == reference.state());
+  CHECK(d.state() == J(R"({"a":1,"free":true})"));
+  // What was not durable stays held until it is: a reload would need it.
+  CHECK(d.undurable_count() == 1);
+  d.durable_through(d.applied_total());
+  CHECK(d.undurable_count() == 0);
+}
