@@ -8,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -19,10 +20,73 @@ namespace starling {
 
 using namespace actors;
 
+namespace {
+
+// Forwards writes to their document owners without a caller waiting: owner
+// handles are cached, and writes for a document whose owner is being looked
+// up wait here, in order.
+using write_gate_actor = caf::typed_actor<caf::reacts_to<async_write>>;
+
+struct write_gate_state {
+  static inline const char* name = "write_gate";
+  node_actor node;
+  std::map<std::string, doc_owner_actor> owners;
+  std::map<std::string, std::vector<async_write>> waiting;  // for the owner
+};
+
+void fail_write(const async_write& w, const std::string& why) { w.done(nullptr, &why); }
+
+void forward_write(write_gate_actor::stateful_pointer<write_gate_state> self, const doc_owner_actor& owner,
+                   async_write w) {
+  auto done = std::move(w.done);
+  auto doc = w.doc;
+  self->request(owner, w.timeout, write_atom::value, std::move(w.req))
+      .then([done](const write_ack& a) { done(&a, nullptr); },
+            [self, done, doc, owner](const caf::error& e) {
+              // A restarted owner has a new handle: look it up again next time.
+              auto it = self->state.owners.find(doc);
+              if (it != self->state.owners.end() && it->second == owner) self->state.owners.erase(it);
+              auto why = render(e);
+              done(nullptr, &why);
+            });
+}
+
+write_gate_actor::behavior_type write_gate(write_gate_actor::stateful_pointer<write_gate_state> self,
+                                           node_actor node) {
+  self->state.node = std::move(node);
+  return {
+      [=](async_write& w) {
+        auto& s = self->state;
+        auto it = s.owners.find(w.doc);
+        if (it != s.owners.end()) return forward_write(self, it->second, std::move(w));
+        auto& queue = s.waiting[w.doc];
+        queue.push_back(std::move(w));
+        if (queue.size() > 1) return;  // the lookup is under way
+        auto doc = queue.front().doc;
+        self->request(s.node, queue.front().timeout, doc_atom::value, doc)
+            .then(
+                [self, doc](const doc_owner_actor& owner) {
+                  auto ws = std::move(self->state.waiting[doc]);
+                  self->state.waiting.erase(doc);
+                  self->state.owners[doc] = owner;
+                  for (auto& x : ws) forward_write(self, owner, std::move(x));
+                },
+                [self, doc](const caf::error& e) {
+                  auto ws = std::move(self->state.waiting[doc]);
+                  self->state.waiting.erase(doc);
+                  for (auto& x : ws) fail_write(x, render(e));
+                });
+      },
+  };
+}
+
+}  // namespace
+
 struct node::impl {
   caf::actor_system_config sys_cfg;
   std::unique_ptr<caf::actor_system> sys;
   node_info info;
+  write_gate_actor gate;
   std::mutex mu;
   std::map<subscription, std::pair<std::string, subscriber_actor>> subs;
   std::atomic<subscription> next_sub{1'000'000'000};  // below: peer sessions
@@ -47,6 +111,7 @@ expected<std::unique_ptr<node>, std::string> node::open(node_config cfg) {
   auto info = spawn_node(*i->sys, cfg);
   if (!info) return make_unexpected(info.error());
   i->info = *info;
+  i->gate = i->sys->spawn(write_gate, i->info.handle);
   return std::unique_ptr<node>(new node(std::move(i)));
 }
 
@@ -54,6 +119,7 @@ node::~node() {
   {
     caf::scoped_actor self{*impl_->sys};
     for (auto& [id, sub] : impl_->subs) self->send_exit(sub.second, caf::exit_reason::user_shutdown);
+    self->send_exit(impl_->gate, caf::exit_reason::user_shutdown);
     self->send(impl_->info.handle, stop_atom::value);
   }
   impl_->sys->await_all_actors_done();
@@ -79,15 +145,23 @@ expected<doc_owner_actor, std::string> owner_of(caf::scoped_actor& self, const n
 
 }  // namespace
 
+void node::write_async(const std::string& doc, std::vector<crdt::mutation> m, write_callback done) {
+  auto cb = [done = std::move(done)](const write_ack* a, const std::string* error) {
+    if (a) done(write_result{a->hash, a->at});
+    else done(make_unexpected(*error));
+  };
+  caf::anon_send(impl_->gate, async_write{doc, write_request{std::move(m)}, caf::timespan{request_timeout}, std::move(cb)});
+}
+
 expected<write_result, std::string> node::write(const std::string& doc, const std::vector<crdt::mutation>& m) {
-  caf::scoped_actor self{*impl_->sys};
-  auto owner = owner_of<void>(self, impl_->info.handle, doc, request_timeout);
-  if (!owner) return make_unexpected(owner.error());
-  expected<write_result, std::string> out = make_unexpected(std::string("no reply"));
-  self->request(*owner, request_timeout, write_atom::value, write_request{m})
-      .receive([&](const write_ack& a) { out = write_result{a.hash, a.at}; },
-               [&](const caf::error& e) { out = make_unexpected(render(e)); });
-  return out;
+  // Through the gate too: it knows the owner, so a write is one round trip.
+  auto reply = std::make_shared<std::promise<expected<write_result, std::string>>>();
+  auto result = reply->get_future();
+  write_async(doc, m, [reply](expected<write_result, std::string> r) { reply->set_value(std::move(r)); });
+  // The gate's request times out by itself; the margin covers its mailbox.
+  if (result.wait_for(request_timeout + std::chrono::seconds(5)) != std::future_status::ready)
+    return make_unexpected(std::string("no reply"));
+  return result.get();
 }
 
 expected<std::optional<nlohmann::json>, std::string> node::read(const std::string& doc, const std::string& pointer) {

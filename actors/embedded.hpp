@@ -88,6 +88,15 @@ class node {
 
   // One batch of mutations becomes one change; returns after it is durable.
   expected<write_result, std::string> write(const std::string& doc, const std::vector<crdt::mutation>& mutations);
+  // The same without waiting: `done` is called once, when the change is
+  // durable or the write failed (after request_timeout at the latest), on
+  // one of the node's threads; it must not block. Writes submitted by one
+  // thread to one document apply in submission order. Writes in flight
+  // together share a commit (one fsync), so a writer that keeps many in
+  // flight gets far more durable writes per second than blocking calls;
+  // the caller bounds how many it keeps in flight.
+  using write_callback = std::function<void(expected<write_result, std::string>)>;
+  void write_async(const std::string& doc, std::vector<crdt::mutation> mutations, write_callback done);
   // The JSON at a pointer ("" = whole document); nullopt if it does not exist.
   expected<std::optional<nlohmann::json>, std::string> read(const std::string& doc, const std::string& pointer = "");
   expected<subscription, std::string> subscribe(const std::string& doc, change_callback cb);

@@ -9,8 +9,10 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+#include <caf/timespan.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +65,14 @@ struct write_request {
 struct write_ack {
   hash256 hash;
   frontier at;  // the document's frontier after the change
+};
+// A write that its caller does not wait for: the reply goes to `done` (on a
+// scheduler thread; exactly one of the pointers is set).
+struct async_write {
+  std::string doc;
+  write_request req;
+  caf::timespan timeout;
+  std::function<void(const write_ack*, const std::string* error)> done;
 };
 
 // Changes received from a peer, to validate and apply.
@@ -135,6 +145,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::peer_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<caf::actor>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_ack)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::async_write)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::remote_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::apply_ack)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::read_reply)

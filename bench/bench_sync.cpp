@@ -45,7 +45,10 @@
 //   STARLING_BENCH_RATE         latency and wire (live): writes per second [1000]
 //   STARLING_BENCH_PEERS        latency: peer counts [4,8]
 //   STARLING_BENCH_TOPOLOGY     latency: star,line or one of them [star,line]
-//   STARLING_BENCH_WRITERS      throughput: writer threads (per writer node) [16]
+//   STARLING_BENCH_WRITERS      throughput: writer threads (per writer node) [4]
+//   STARLING_BENCH_IN_FLIGHT    throughput: writes each writer thread keeps
+//                               unacknowledged (write_async); 1 = blocking
+//                               write() calls [256]
 //   STARLING_BENCH_SECONDS      throughput: seconds of writing [3]
 //   STARLING_BENCH_SECONDS2     throughput2: seconds of writing
 //                               [STARLING_BENCH_SECONDS if set, else 10]
@@ -91,7 +94,8 @@ int main() {
     const std::size_t rate = env_u64("STARLING_BENCH_RATE", 1000);
     const auto peer_counts = env_list("STARLING_BENCH_PEERS", "4,8");
     const auto topologies = env_words("STARLING_BENCH_TOPOLOGY", "star,line");
-    const std::size_t writers = env_u64("STARLING_BENCH_WRITERS", 16);
+    const std::size_t writers = env_u64("STARLING_BENCH_WRITERS", 4);
+    const std::size_t in_flight = std::max<std::uint64_t>(1, env_u64("STARLING_BENCH_IN_FLIGHT", 256));
     const double seconds = static_cast<double>(env_u64("STARLING_BENCH_SECONDS", 3));
     const double seconds2 =
         static_cast<double>(env_u64("STARLING_BENCH_SECONDS2", env_u64("STARLING_BENCH_SECONDS", 10)));
@@ -220,7 +224,7 @@ int main() {
     if (selected("throughput")) {
       std::vector<double> peer, acked;
       for (int r = 1; r <= reps; ++r) {
-        auto res = run_throughput(writers, seconds, r);
+        auto res = run_throughput(writers, in_flight, seconds, r);
         peer.push_back(res.peer_rate);
         acked.push_back(res.acked_rate);
       }
@@ -237,7 +241,7 @@ int main() {
     if (selected("throughput2")) {
       std::vector<double> c, a, b;
       for (int r = 1; r <= reps; ++r) {
-        auto res = run_throughput2(writers, seconds2, r);
+        auto res = run_throughput2(writers, in_flight, seconds2, r);
         c.push_back(res.c_rate);
         a.push_back(res.a_acked);
         b.push_back(res.b_acked);

@@ -68,12 +68,12 @@ struct throughput_result {
   double peer_rate = 0;   // committed on the peer, steady window
   double acked_rate = 0;  // acknowledged (durable) on A, same window
 };
-throughput_result run_throughput(std::size_t writers, double seconds, int rep);
+throughput_result run_throughput(std::size_t writers, std::size_t in_flight, double seconds, int rep);
 
 struct throughput2_result {
   double c_rate = 0;                 // committed on C (from both writers), steady window
   double a_acked = 0, b_acked = 0;   // acknowledged on A and on B, same window
 };
-throughput2_result run_throughput2(std::size_t writers, double seconds, int rep);
+throughput2_result run_throughput2(std::size_t writers, std::size_t in_flight, double seconds, int rep);
 
 }  // namespace starling::bench_sync

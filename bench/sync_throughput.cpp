@@ -1,7 +1,9 @@
 // bench_sync's live throughput scenarios (see bench_sync.cpp): one writer
 // node to one peer, and writers on two nodes to a third.
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 
 #include "sync_scenarios.hpp"
 
@@ -9,27 +11,50 @@ namespace starling::bench_sync {
 
 namespace {
 
-// `threads` threads writing to `doc` on one node as fast as each write is
-// acknowledged (durable), until stop(); keeps every acknowledgement time.
+// `threads` threads writing to `doc` on one node until stop(), each with up
+// to `in_flight` writes not yet acknowledged (durable): 1 is a blocking
+// write() loop, more keeps writes in flight with write_async() so that they
+// share commits. Keeps every acknowledgement time.
 class writer_set {
  public:
-  writer_set(node& n, std::string doc, std::string tag, std::size_t threads)
+  writer_set(node& n, std::string doc, std::string tag, std::size_t threads, std::size_t in_flight)
       : per_thread_(threads) {
     for (std::size_t t = 0; t < threads; ++t)
-      threads_.emplace_back([this, &n, doc, tag, t] {
+      threads_.emplace_back([this, &n, doc, tag, t, in_flight] {
         auto& mine = per_thread_[t];
-        mine.reserve(1 << 16);
+        mine.acks.reserve(1 << 18);
         std::size_t i = 0;
+        auto mutation = [&] {
+          ++i;
+          return std::vector<crdt::mutation>{
+              {crdt::mutation::kind::set, "/" + tag + std::to_string(t) + "_" + std::to_string(i % 64), indexed_value(i)}};
+        };
         while (!stop_.load(std::memory_order_relaxed)) {
-          auto r = n.write(doc, {{crdt::mutation::kind::set,
-                                  "/" + tag + std::to_string(t) + "_" + std::to_string(i++ % 64), indexed_value(i)}});
-          if (!r) {
-            std::lock_guard<std::mutex> lock(mu_);
-            error_ = r.error();
-            return;
+          if (in_flight <= 1) {
+            auto r = n.write(doc, mutation());
+            if (!r) return fail(r.error());
+            std::lock_guard<std::mutex> lock(mine.mu);
+            mine.acks.push_back(clk::now());
+            continue;
           }
-          mine.push_back(clk::now());
+          {
+            std::unique_lock<std::mutex> lock(mine.mu);
+            mine.cv.wait(lock, [&] { return mine.outstanding < in_flight || stop_.load(); });
+            if (stop_.load()) break;
+            ++mine.outstanding;
+          }
+          n.write_async(doc, mutation(), [this, &mine](expected<write_result, std::string> r) {
+            if (!r) fail(r.error());
+            std::lock_guard<std::mutex> lock(mine.mu);
+            if (r) mine.acks.push_back(clk::now());
+            --mine.outstanding;
+            mine.cv.notify_all();
+          });
         }
+        // The writes still in flight are acknowledged (or fail) before the
+        // node goes: wait for them so that total() counts them.
+        std::unique_lock<std::mutex> lock(mine.mu);
+        mine.cv.wait(lock, [&] { return mine.outstanding == 0; });
       });
   }
   ~writer_set() { join(); }
@@ -39,26 +64,42 @@ class writer_set {
   }
   std::uint64_t total() const {
     std::uint64_t n = 0;
-    for (auto& v : per_thread_) n += v.size();
+    for (auto& v : per_thread_) n += v.acks.size();
     return n;
   }
   std::uint64_t acked_in(clk::time_point w0, clk::time_point w1) const {
     std::uint64_t n = 0;
     for (auto& v : per_thread_)
-      n += static_cast<std::uint64_t>(std::count_if(v.begin(), v.end(), [&](auto t) { return t >= w0 && t < w1; }));
+      n += static_cast<std::uint64_t>(
+          std::count_if(v.acks.begin(), v.acks.end(), [&](auto t) { return t >= w0 && t < w1; }));
     return n;
   }
 
  private:
+  struct per_thread {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t outstanding = 0;
+    std::vector<clk::time_point> acks;
+  };
+  void fail(const std::string& e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_.empty()) error_ = e;
+    stop_ = true;
+  }
   void join() {
     stop_ = true;
+    for (auto& p : per_thread_) {
+      std::lock_guard<std::mutex> lock(p.mu);
+      p.cv.notify_all();
+    }
     for (auto& t : threads_)
       if (t.joinable()) t.join();
   }
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::string error_;
-  std::vector<std::vector<clk::time_point>> per_thread_;
+  std::deque<per_thread> per_thread_;
   std::vector<std::thread> threads_;
 };
 
@@ -77,7 +118,7 @@ clk::time_point reached(change_counter& c) {
 
 }  // namespace
 
-throughput_result run_throughput(std::size_t writers, double seconds, int rep) {
+throughput_result run_throughput(std::size_t writers, std::size_t in_flight, double seconds, int rep) {
   const std::string doc = "tput";
   member a, b;
   change_counter got;  // outlives the nodes: B's callback uses it
@@ -99,7 +140,7 @@ throughput_result run_throughput(std::size_t writers, double seconds, int rep) {
   std::uint64_t total = 0, acked_in = 0;
   clk::time_point t_stop;
   {
-    writer_set ws(*na, doc, "t", writers);
+    writer_set ws(*na, doc, "t", writers, in_flight);
     std::this_thread::sleep_until(w1);  // the schedule of the run, not a wait for a condition
     ws.stop();
     t_stop = clk::now();
@@ -115,9 +156,9 @@ throughput_result run_throughput(std::size_t writers, double seconds, int rep) {
   r.acked_rate = static_cast<double>(acked_in) / window;
   const double drain_ms = drained > t_stop ? secs(drained - t_stop) * 1e3 : 0.0;
   std::printf(
-      "throughput rep=%d writers=%zu seconds=%.2f window_s=%.2f peer_changes_per_s=%.0f a_acked_per_s=%.0f "
-      "total_writes=%" PRIu64 " drain_after_stop_ms=%.1f load=\"%s\"\n",
-      rep, writers, secs(t_stop - t_start), window, r.peer_rate, r.acked_rate, total, drain_ms, loadavg().c_str());
+      "throughput rep=%d writers=%zu in_flight=%zu seconds=%.2f window_s=%.2f peer_changes_per_s=%.0f "
+      "a_acked_per_s=%.0f total_writes=%" PRIu64 " drain_after_stop_ms=%.1f load=\"%s\"\n",
+      rep, writers, in_flight, secs(t_stop - t_start), window, r.peer_rate, r.acked_rate, total, drain_ms, loadavg().c_str());
   std::fflush(stdout);
   json_line("run", "throughput",
             jfmt("\"rep\":%d,\"writers\":%zu,\"seconds\":%.2f,\"window_s\":%.2f,\"peer_changes_per_s\":%.0f,"
@@ -132,7 +173,7 @@ throughput_result run_throughput(std::size_t writers, double seconds, int rep) {
 // a full mesh of three (B dials A, C dials A and B); C only reads. Applied
 // changes/s on C (from both writers) and acknowledged changes/s on A and B
 // over the steady window.
-throughput2_result run_throughput2(std::size_t writers, double seconds, int rep) {
+throughput2_result run_throughput2(std::size_t writers, std::size_t in_flight, double seconds, int rep) {
   const std::string doc = "tput2";
   member a, b, c;
   change_counter got;  // outlives the nodes: C's callback uses it
@@ -158,7 +199,7 @@ throughput2_result run_throughput2(std::size_t writers, double seconds, int rep)
   std::uint64_t total_a = 0, total_b = 0, acked_a = 0, acked_b = 0;
   clk::time_point t_stop;
   {
-    writer_set wa(*na, doc, "a", writers), wb(*nb, doc, "b", writers);
+    writer_set wa(*na, doc, "a", writers, in_flight), wb(*nb, doc, "b", writers, in_flight);
     std::this_thread::sleep_until(w1);
     wa.stop();
     wb.stop();
@@ -179,9 +220,9 @@ throughput2_result run_throughput2(std::size_t writers, double seconds, int rep)
   r.b_acked = static_cast<double>(acked_b) / window;
   const double drain_ms = drained > t_stop ? secs(drained - t_stop) * 1e3 : 0.0;
   std::printf(
-      "throughput2 rep=%d writers_per_node=%zu seconds=%.2f window_s=%.2f c_applied_per_s=%.0f a_acked_per_s=%.0f "
-      "b_acked_per_s=%.0f total_writes=%" PRIu64 " drain_after_stop_ms=%.1f load=\"%s\"\n",
-      rep, writers, secs(t_stop - t_start), window, r.c_rate, r.a_acked, r.b_acked, total, drain_ms,
+      "throughput2 rep=%d writers_per_node=%zu in_flight=%zu seconds=%.2f window_s=%.2f c_applied_per_s=%.0f "
+      "a_acked_per_s=%.0f b_acked_per_s=%.0f total_writes=%" PRIu64 " drain_after_stop_ms=%.1f load=\"%s\"\n",
+      rep, writers, in_flight, secs(t_stop - t_start), window, r.c_rate, r.a_acked, r.b_acked, total, drain_ms,
       loadavg().c_str());
   std::fflush(stdout);
   json_line("run", "throughput2",

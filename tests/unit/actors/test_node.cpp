@@ -107,3 +107,50 @@ TEST_CASE("subscribers get committed changes, concurrent writers are all acknowl
   REQUIRE(st);
   CHECK(st->documents[0].changes == writers * per_writer);
 }
+
+TEST_CASE("writes in flight without waiting are acknowledged once each, in submission order", "[node]") {
+  temp_dir dir;
+  auto cfg = config_for(dir.path);
+  cfg.store.durability = persistence::durability_mode::sync;  // in flight together, they share fsyncs
+  auto n = node::open(cfg);
+  REQUIRE(n);
+  const int writes = 2000;
+  std::mutex mu;
+  std::condition_variable cv;
+  int acked = 0, failed = 0;
+  std::vector<std::uint64_t> seqs;  // the author's seq of each acknowledged change, in callback order
+  for (int i = 0; i < writes; ++i)
+    (*n)->write_async("flight", {{mutation::kind::inc, "/n", 1}, set("/last", i)},
+                      [&](expected<write_result, std::string> r) {
+                        std::lock_guard<std::mutex> lock(mu);
+                        if (r) {
+                          ++acked;
+                          seqs.push_back(r->at.begin()->second.seq);  // the node is the only author
+                        } else {
+                          ++failed;
+                        }
+                        cv.notify_all();
+                      });
+  // A refused write gets its reason through the callback and changes nothing.
+  std::string refusal;
+  (*n)->write_async("flight", {set("no-slash", 1)}, [&](expected<write_result, std::string> r) {
+    std::lock_guard<std::mutex> lock(mu);
+    refusal = r ? std::string("accepted") : r.error();
+    cv.notify_all();
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return acked + failed == writes && !refusal.empty(); }));
+  }
+  CHECK(failed == 0);
+  CHECK(refusal != "accepted");
+  CHECK(refusal.find("no-slash") != std::string::npos);
+  // One author (the node), seqs 1..writes, acknowledged in order.
+  REQUIRE(seqs.size() == static_cast<std::size_t>(writes));
+  for (std::size_t i = 0; i < seqs.size(); ++i) CHECK(seqs[i] == i + 1);
+  CHECK(**(*n)->read("flight", "/n") == writes);
+  CHECK(**(*n)->read("flight", "/last") == writes - 1);
+  auto st = (*n)->status();
+  REQUIRE(st);
+  CHECK(st->documents[0].changes == static_cast<std::size_t>(writes));
+}
