@@ -105,6 +105,13 @@ char* dbi::reserve(const txn& t, byte_view key, std::size_t size) const {
   check(mdb_put(t.handle(), dbi_, &k, &v, MDB_RESERVE), "mdb_put(RESERVE)");
   return static_cast<char*>(v.mv_data);
 }
+char* dbi::reserve_last(const txn& t, byte_view key, std::size_t size) const {
+  MDB_val k = to_val(key), v{size, nullptr};
+  int rc = mdb_put(t.handle(), dbi_, &k, &v, MDB_RESERVE | MDB_APPEND);
+  if (rc == MDB_KEYEXIST) return reserve(t, key, size);
+  check(rc, "mdb_put(RESERVE|APPEND)");
+  return static_cast<char*>(v.mv_data);
+}
 bool dbi::del(const txn& t, byte_view key) const {
   MDB_val k = to_val(key);
   int rc = mdb_del(t.handle(), dbi_, &k, nullptr);

@@ -86,6 +86,11 @@ class dbi {
   // it (MDB_RESERVE), so that a value assembled from parts is not copied twice.
   // Valid until the next write in the transaction.
   char* reserve(const txn& t, byte_view key, std::size_t size) const;
+  // The same for a key expected to sort after every key in the database
+  // (a log): appended without a search, onto full pages (a split in the
+  // middle would leave every page of an append-only table half empty).
+  // Falls back to an ordinary insert when the key does not sort last.
+  char* reserve_last(const txn& t, byte_view key, std::size_t size) const;
   bool del(const txn& t, byte_view key) const;  // false if the key was absent
   MDB_stat stat(const txn& t) const;
 

@@ -99,7 +99,7 @@ class batch_writer {
     const std::uint64_t head = known == d.front.end() ? 0 : known->second.seq;
     if (c.seq == head + 1) {
       const std::uint64_t index = d.rec.next_log_index++;
-      char* entry = s_.db.log.reserve(t_, records::log_key(c.doc, index).view(),
+      char* entry = s_.db.log.reserve_last(t_, records::log_key(c.doc, index).view(),
                                       records::log_entry_header + c.encoded.size());
       std::memcpy(entry, c.hash.data(), records::log_entry_header);
       std::memcpy(entry + records::log_entry_header, c.encoded.data(), c.encoded.size());
