@@ -322,6 +322,17 @@ expected<change, codec_error> decode(byte_view in, const change_limits& lim) {
   return r;
 }
 
+std::optional<std::pair<public_key, std::uint64_t>> peek_author_seq(byte_view encoded) {
+  wire::reader r(encoded);
+  std::uint8_t version;
+  std::string_view doc, author;
+  std::uint64_t seq;
+  if (r.u8(version) != wire::read_status::ok || r.bytes(doc, 255) != wire::read_status::ok ||
+      r.raw(32, author) != wire::read_status::ok || r.varint(seq) != wire::read_status::ok)
+    return std::nullopt;
+  return std::make_pair(public_key::from(author), seq);
+}
+
 hash256 compute_hash(const change& c) { return crypto::blake2b_256(encode_unsigned(c)); }
 
 void sign(change& c, const crypto::keypair& kp) {

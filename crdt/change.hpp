@@ -25,6 +25,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <string>
 #include <variant>
 #include <vector>
@@ -114,6 +116,10 @@ bytes encode(const change& c);
 expected<change, codec_error> decode(byte_view in, const change_limits& lim = {});
 // Decodes one change from the front of `in` and advances it (for streams).
 expected<change, codec_error> decode_prefix(byte_view& in, const change_limits& lim = {});
+
+// (author, seq) of a signed encoding, read from its header without decoding
+// the rest; nullopt if the header is malformed.
+std::optional<std::pair<public_key, std::uint64_t>> peek_author_seq(byte_view encoded);
 
 hash256 compute_hash(const change& c);
 // Sets c.hash and c.sig; c.author must be kp.pk.

@@ -2,16 +2,24 @@
 //
 // Each author's missing changes are a contiguous seq range of its chain, and
 // along a chain log indexes increase (seq n+1 names n as prev, so it was
-// applied after it). Merging the per-author streams by log index with a heap
-// therefore yields the missing changes in this node's log order, touching
-// only the chain entries and changes that are sent: O(missing · log authors).
+// applied after it). So the missing changes, in this node's log order, are
+// the log entries from the first missing one on whose (author, seq) is the
+// next one missing of its author. A page reads them with one cursor walk
+// over the log, about 10x cheaper a change than a lookup of each. Where the
+// walk would step over many changes the peer has (it lacks only the tail of
+// one author among busy others), the page merges the per-author streams by
+// log index with a heap instead, touching only the chain entries and the
+// changes that are sent: O(missing · log authors).
 //
 // Where the peer's head for an author has another hash than our change at
 // that seq, the author equivocated; our change at that seq is sent as well,
 // so that catch-up (not only the live stream) spreads forks.
 #include <algorithm>
+#include <map>
 #include <queue>
 
+#include "crdt/change.hpp"
+#include "crdt/varint.hpp"
 #include "persistence/store_impl.hpp"
 
 namespace starling::persistence {
@@ -46,6 +54,60 @@ change_page behind_horizon() {
 
 change_page store::impl::serve_page(const lmdb::txn& t, std::string_view doc,
                                     const continuation& from, std::size_t max_bytes) const {
+  // The streams still to serve, and the first log entry the walk must read.
+  std::map<public_key, std::uint64_t> next;
+  std::uint64_t start = from.end_index;
+  for (const auto& [author, seq] : from.next_seq) {
+    auto e = load_chain_entry(t, doc, author, seq);
+    if (!e || e->log_index >= from.end_index) continue;  // exhausted, or only later entries
+    next.emplace(author, seq);
+    start = std::min(start, e->log_index);
+  }
+  change_page page;
+  if (next.empty()) return page;
+  // Steps over changes the peer has, past which the heap serves the rest.
+  constexpr std::size_t max_skipped = 1024;
+  std::size_t page_bytes = 0, skipped = 0;
+  const auto prefix = records::doc_key(doc);
+  lmdb::cursor c(t, db.log);
+  auto rest = [&] {
+    continuation more;
+    more.end_index = from.end_index;
+    more.next_seq.assign(next.begin(), next.end());
+    return more;
+  };
+  for (auto e = c.seek(records::log_key(doc, start).view()); e; e = c.next()) {
+    auto [k, v] = *e;
+    if (k.size() != prefix.view().size() + 8 || k.substr(0, prefix.view().size()) != prefix.view()) break;
+    if (wire::get_u64be(k.data() + prefix.view().size()) >= from.end_index) break;
+    auto entry = records::decode_log_entry(v);
+    if (!entry) fail_corrupt("log entry of doc '" + std::string(doc) + "'");
+    auto id = crdt::peek_author_seq(entry->encoded);
+    if (!id) fail_corrupt("log entry of doc '" + std::string(doc) + "' has no change header");
+    auto it = next.find(id->first);
+    if (it == next.end() || it->second != id->second) {
+      if (++skipped <= max_skipped) continue;
+      // Mostly what the peer has: the heap serves this page (or the next,
+      // if this one has changes already).
+      if (!page.changes.empty()) {
+        page.next = rest();
+        return page;
+      }
+      return serve_by_chain(t, doc, rest(), max_bytes);
+    }
+    if (!page.changes.empty() && page_bytes + entry->encoded.size() > max_bytes) {
+      page.next = rest();
+      return page;
+    }
+    page.changes.emplace_back(entry->encoded);
+    page_bytes += entry->encoded.size();
+    ++it->second;
+  }
+  return page;  // every entry below end_index read: nothing more to send
+}
+
+change_page store::impl::serve_by_chain(const lmdb::txn& t, std::string_view doc,
+                                        const continuation& from, std::size_t max_bytes) const {
   std::priority_queue<stream_head, std::vector<stream_head>, later_in_log> heap;
   auto push_if_served = [&](const public_key& author, std::uint64_t seq) {
     // Absent: the author's stream is exhausted. Logged at or after the end

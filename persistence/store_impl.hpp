@@ -72,6 +72,8 @@ struct store::impl {
   // The pages of changes_since, from a starting position (changes_since.cpp).
   change_page serve_page(const lmdb::txn& t, std::string_view doc, const continuation& from,
                          std::size_t max_bytes) const;
+  change_page serve_by_chain(const lmdb::txn& t, std::string_view doc, const continuation& from,
+                         std::size_t max_bytes) const;
   // Applies a batch inside the writer's transaction (store_write.cpp).
   commit_result apply(const lmdb::txn& t, const write_batch& batch);
 };

@@ -9,18 +9,6 @@ namespace starling::protocol {
 
 namespace {
 
-// (author, seq) from a signed change encoding, without decoding its ops.
-std::optional<std::pair<public_key, std::uint64_t>> change_id(byte_view enc) {
-  wire::reader r(enc);
-  std::uint8_t version;
-  std::string_view doc, author;
-  std::uint64_t seq;
-  if (r.u8(version) != wire::read_status::ok || r.bytes(doc, 255) != wire::read_status::ok ||
-      r.raw(32, author) != wire::read_status::ok || r.varint(seq) != wire::read_status::ok)
-    return std::nullopt;
-  return std::make_pair(public_key::from(author), seq);
-}
-
 void note_id(frontier& f, const public_key& author, std::uint64_t seq, const hash256& h) {
   auto& head = f[author];
   if (seq > head.seq) head = chain_head{seq, h};
@@ -128,7 +116,7 @@ void peer_sync::send_changes(const std::string& name, const std::vector<bytes>& 
     ++stats_.frames_sent;
   }
   for (auto& enc : changes) {
-    if (auto id = change_id(enc)) {
+    if (auto id = crdt::peek_author_seq(enc)) {
       // The hash only matters for equality of frontiers; the delta uses seqs.
       note_id(d.peer_known, id->first, id->second, hash256{});
     }
