@@ -22,6 +22,29 @@ std::vector<change> chain_of(document& d, const crypto::keypair& k, int n) {
 
 std::optional<refusal> single(document& d, const change& c) { return d.apply(c).outcomes.at(0).reason; }
 
+// An author signs two different changes at seq 2 (x and y) after c1; x3
+// builds on x; an honest author saw x (h1); another wrote h0, unrelated.
+struct equivocation {
+  crypto::keypair evil = key(66);
+  change c1, x, y, x3, h1, h0;
+};
+equivocation make_equivocation() {
+  equivocation e;
+  document origin("doc");
+  e.c1 = write(origin, e.evil, {set("/a", 1)}, 1000);
+  document fork_a("doc"), fork_b("doc");
+  fork_a.apply(e.c1);
+  fork_b.apply(e.c1);
+  e.x = write(fork_a, e.evil, {set("/a", "x")}, 2000);
+  e.y = write(fork_b, e.evil, {set("/a", "y")}, 2000);
+  e.x3 = write(fork_a, e.evil, {set("/b", 3)}, 3000);
+  e.h1 = write(fork_a, key(7), {set("/h", "saw x")}, 4000);
+  document other("doc");
+  other.apply(e.c1);
+  e.h0 = write(other, key(8), {set("/free", true)}, 1500);
+  return e;
+}
+
 }  // namespace
 
 TEST_CASE("forged author and bad signatures are refused on both paths", "[byzantine]") {
@@ -177,23 +200,9 @@ TEST_CASE("ops invalid against their causal state are refused", "[byzantine]") {
 }
 
 TEST_CASE("equivocation yields the same fork proof and state on every replica", "[byzantine]") {
-  auto evil = key(66), honest = key(7);
-  document origin("doc");
-  auto c1 = write(origin, evil, {set("/a", 1)}, 1000);
-  // Two different seq-2 changes from the same author.
-  document fork_a("doc"), fork_b("doc");
-  fork_a.apply(c1);
-  fork_b.apply(c1);
-  auto x = write(fork_a, evil, {set("/a", "x")}, 2000);
-  auto y = write(fork_b, evil, {set("/a", "y")}, 2000);
+  auto [evil, c1, x, y, x3, h1, h0] = make_equivocation();
   REQUIRE(x.seq == y.seq);
   REQUIRE(x.hash != y.hash);
-  auto x3 = write(fork_a, evil, {set("/b", 3)}, 3000);
-  // An honest author that saw branch x, and an unrelated honest write.
-  auto h1 = write(fork_a, honest, {set("/h", "saw x")}, 4000);
-  document other("doc");
-  other.apply(c1);
-  auto h0 = write(other, key(8), {set("/free", true)}, 1500);
 
   std::vector<change> all = {c1, x, y, x3, h1, h0};
   std::mt19937 rng(1234);
@@ -282,16 +291,7 @@ struct vector_log final : crdt::change_log {
 }  // namespace
 
 TEST_CASE("a document without its log rebuilds from the change log and what is not yet durable", "[byzantine]") {
-  auto evil = key(66), honest = key(7);
-  document origin("doc");
-  auto c1 = write(origin, evil, {set("/a", 1)}, 1000);
-  document fork_a("doc"), fork_b("doc");
-  fork_a.apply(c1);
-  fork_b.apply(c1);
-  auto x = write(fork_a, evil, {set("/a", "x")}, 2000);
-  auto y = write(fork_b, evil, {set("/a", "y")}, 2000);
-  auto h1 = write(fork_a, honest, {set("/h", "saw x")}, 3000);
-  auto h2 = write(origin, key(8), {set("/free", true)}, 1500);
+  auto e = make_equivocation();
 
   crdt::document_limits lim;
   lim.retain_log = false;
@@ -299,8 +299,8 @@ TEST_CASE("a document without its log rebuilds from the change log and what is n
   document d("doc", lim);
   d.set_change_log(log);
   document reference("doc");  // keeps its log
-  // c1, h2 and x are durable; h1 is applied but its commit is still out.
-  for (auto& c : {c1, h2, x}) {
+  // c1, h0 and x are durable; x3 and h1 are applied, their commit still out.
+  for (auto& c : {e.c1, e.h0, e.x}) {
     auto rep = d.apply_batch({c});
     REQUIRE(rep.applied_changes.size() == 1);
     CHECK(rep.applied_changes[0].encoded == crdt::encode(c));
@@ -309,22 +309,24 @@ TEST_CASE("a document without its log rebuilds from the change log and what is n
   }
   d.durable_through(d.applied_total());
   CHECK(d.undurable_count() == 0);
-  d.apply(h1);
-  reference.apply(h1);
-  CHECK(d.undurable_count() == 1);
+  for (auto& c : {e.x3, e.h1}) {
+    CHECK(d.apply(c).outcomes[0].status == apply_status::applied);
+    reference.apply(c);
+  }
+  CHECK(d.undurable_count() == 2);
   // The other branch arrives: the fork evidence comes from the change log,
-  // and the rebuild drops x and h1 (built on x) on both documents alike.
-  auto rep = d.apply(y);
+  // and the rebuild drops x, x3 and h1 (built on x) on both documents alike.
+  auto rep = d.apply(e.y);
   CHECK(rep.outcomes[0].reason == refusal::quarantined);
   REQUIRE(rep.new_forks.size() == 1);
   CHECK(rep.rebuilt);
-  reference.apply(y);
+  reference.apply(e.y);
   CHECK(d.forks()[0].a == reference.forks()[0].a);
   CHECK(d.forks()[0].b == reference.forks()[0].b);
   CHECK(d.state() == reference.state());
   CHECK(d.state() == J(R"({"a":1,"free":true})"));
   // What was not durable stays held until it is: a reload would need it.
-  CHECK(d.undurable_count() == 1);
+  CHECK(d.undurable_count() == 2);
   d.durable_through(d.applied_total());
   CHECK(d.undurable_count() == 0);
 }
