@@ -82,7 +82,7 @@ import { performance } from 'node:perf_hooks'
 import { isMainThread } from 'node:worker_threads'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
-import { env, envInt, sleep, loadavg, median, round, makeOut, makeLog, countingWebSocket } from './common.mjs'
+import { env, envInt, benchSettings, sleep, loadavg, median, round, makeOut, makeLog, countingWebSocket } from './common.mjs'
 import { startServer, connect, waitFor, scenarioLatency, scenarioThroughput, scenarioWire } from './yjs_live.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -298,18 +298,7 @@ async function scenarioFootprint (n, keys) {
 // ---------------------------------------------------------------------- main
 
 async function main () {
-  const only = env('STARLING_BENCH_ONLY', '')
-  const selected = what => !only || only.split(',').includes(what)
-  const reps = Math.max(1, envInt('STARLING_BENCH_REPS', 3))
-  const n = envInt('STARLING_BENCH_N', 100000)
-  const keys = envInt('STARLING_BENCH_KEYS', 1000)
-  const writes = envInt('STARLING_BENCH_WRITES', 3000)
-  const rate = envInt('STARLING_BENCH_RATE', 1000)
-  const peers = env('STARLING_BENCH_PEERS', '8').split(',').filter(Boolean).map(Number)
-  const topologies = env('STARLING_BENCH_TOPOLOGY', 'star,line').split(',').filter(Boolean)
-  const seconds = Number(env('STARLING_BENCH_SECONDS', '3'))
-  const seconds2 = Number(env('STARLING_BENCH_SECONDS2', env('STARLING_BENCH_SECONDS', '10')))
-  const samplesDir = env('STARLING_BENCH_SAMPLES', '')
+  const { selected, reps, n, keys, writes, rate, peers, topologies, seconds, seconds2, samplesDir } = benchSettings()
   const versions = {}
   for (const p of ['yjs', 'y-websocket', 'y-protocols', 'ws']) {
     versions[p] = JSON.parse(readFileSync(join(here, 'node_modules', p, 'package.json'), 'utf8')).version

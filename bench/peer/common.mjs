@@ -10,6 +10,23 @@ import WebSocket from 'ws'
 
 export const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== '' ? process.env[k] : d)
 export const envInt = (k, d) => parseInt(env(k, String(d)), 10)
+// The STARLING_BENCH_* settings every peer program reads (bench_sync's names).
+export function benchSettings () {
+  const only = env('STARLING_BENCH_ONLY', '')
+  return {
+    selected: what => !only || only.split(',').includes(what),
+    reps: Math.max(1, envInt('STARLING_BENCH_REPS', 3)),
+    n: envInt('STARLING_BENCH_N', 100000),
+    keys: envInt('STARLING_BENCH_KEYS', 1000),
+    writes: envInt('STARLING_BENCH_WRITES', 3000),
+    rate: envInt('STARLING_BENCH_RATE', 1000),
+    peers: env('STARLING_BENCH_PEERS', '8').split(',').filter(Boolean).map(Number),
+    topologies: env('STARLING_BENCH_TOPOLOGY', 'star,line').split(',').filter(Boolean),
+    seconds: Number(env('STARLING_BENCH_SECONDS', '3')),
+    seconds2: Number(env('STARLING_BENCH_SECONDS2', env('STARLING_BENCH_SECONDS', '10'))),
+    samplesDir: env('STARLING_BENCH_SAMPLES', '')
+  }
+}
 export const makeLog = name => (...a) => process.stderr.write(name + ': ' + a.join(' ') + '\n')
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 export const loadavg = () => { try { return readFileSync('/proc/loadavg', 'utf8').trim() } catch { return '?' } }
