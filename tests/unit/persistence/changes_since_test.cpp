@@ -175,3 +175,23 @@ TEST_CASE("a continuation serves the missing set as of its first page", "[persis
   REQUIRE(fresh.changes.size() == want.size() + 5);
   CHECK(fresh.changes.back() == crdt::encode(newcomer.back()));
 }
+
+TEST_CASE("changes_since steps over what the peer has, and merges by author where that is most of the log",
+          "[persistence][changes_since]") {
+  const auto seed = test_seed(20261121);
+  CAPTURE(seed);
+  std::mt19937_64 rng(seed);
+  // A busy author and a quiet one, interleaved: a peer holding all of the
+  // busy one's changes lacks a few changes spread over the whole log.
+  fixture fx(rng, {3000, 40});
+  const std::size_t change_size = crdt::encode(fx.log[0]).size();
+  for (int trial = 0; trial < 12; ++trial) {
+    CAPTURE(trial);
+    frontier theirs;
+    std::size_t busy = trial < 6 ? 3000 : rng() % 3001, quiet = rng() % 41;
+    if (busy > 0) theirs[fx.authors[0].pk] = {busy, fx.chains[0][busy - 1].hash};
+    if (quiet > 0) theirs[fx.authors[1].pk] = {quiet, fx.chains[1][quiet - 1].hash};
+    std::size_t max_bytes = trial % 2 ? 1 << 20 : 1 + rng() % (16 * change_size);
+    CHECK(all_pages(*fx.s, theirs, max_bytes) == fx.missing(theirs));
+  }
+}
