@@ -68,7 +68,7 @@ import * as A from '@automerge/automerge'
 import WebSocket, { WebSocketServer } from 'ws'
 import {
   env, envInt, benchSettings, sleep, loadavg, median, round, makeOut, makeLog, monoMs, freePort, indexedValue, indexOf,
-  countingWebSocket, newCounter, snapCounter, diffCounter, settle, pacedWrites, warmWrites, latencyStats, runLine,
+  countingWebSocket, newCounter, snapCounter, diffCounter, settle, pacedWrites, warmWrites, latencyRun, latencySummary, runLine,
   relayMain
 } from './common.mjs'
 
@@ -377,18 +377,12 @@ async function scenarioLatency (server, topology, peers, writes, rate, reps, sam
       for (const ws of ps) ws.close()
       wws.close()
     }
-    const st = latencyStats(lat, topology === 'line')
-    if (samplesDir) {
-      mkdirSync(samplesDir, { recursive: true })
-      writeFileSync(join(samplesDir, `automerge_latency_${topology}_p${peers}_rep${rep}.txt`), st.all.map(x => x.toFixed(4)).join('\n') + '\n')
-    }
-    delete st.all
-    const r = { kind: 'run', scenario: 'latency', topology, peers, rep, writes, rate, samples: writes * peers, ...st, schedule_slip_max_ms: round(maxSlip), load: loadavg() }
+    const r = latencyRun({ system: 'automerge', samplesDir, topology, peers, rep, writes, rate, lat, maxSlip })
     runs.push(r)
     out(r)
     await sleep(200)
   }
-  out({ kind: 'summary', scenario: 'latency', topology, peers, reps, writes, rate, median_p50_ms: round(median(runs.map(r => r.p50_ms))), median_p99_ms: round(median(runs.map(r => r.p99_ms))), median_max_ms: round(median(runs.map(r => r.max_ms))) })
+  out(latencySummary({ runs, topology, peers, reps, writes, rate }))
 }
 
 // A relay of the line: a document, client of the previous node, serving the

@@ -4,7 +4,8 @@
 // (a chain of relay processes, each dialing the previous one).
 import { fork } from 'node:child_process'
 import { createServer } from 'node:net'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 
@@ -127,6 +128,25 @@ export async function warmWrites (count, rate, write) {
 // Latency statistics over per-peer arrays of latencies (ms, -1 = missing),
 // peers in depth order for a line: pooled p50/p99/max, and for a line the
 // per-hop latency (depth d minus depth d-1, per write) and p50/p99 per depth.
+// One latency run's record, as bench_sync prints it; every sample goes to
+// <samplesDir>/<system>_latency_<topology>_p<P>_rep<R>.txt when a directory is set.
+export function latencyRun ({ system, samplesDir, topology, peers, rep, writes, rate, lat, maxSlip }) {
+  const st = latencyStats(lat, topology === 'line')
+  if (samplesDir) {
+    mkdirSync(samplesDir, { recursive: true })
+    writeFileSync(join(samplesDir, `${system}_latency_${topology}_p${peers}_rep${rep}.txt`), st.all.map(x => x.toFixed(4)).join('\n') + '\n')
+  }
+  delete st.all
+  return { kind: 'run', scenario: 'latency', topology, peers, rep, writes, rate, samples: writes * peers, ...st, schedule_slip_max_ms: round(maxSlip), load: loadavg() }
+}
+
+export const latencySummary = ({ runs, topology, peers, reps, writes, rate }) => ({
+  kind: 'summary', scenario: 'latency', topology, peers, reps, writes, rate,
+  median_p50_ms: round(median(runs.map(r => r.p50_ms))),
+  median_p99_ms: round(median(runs.map(r => r.p99_ms))),
+  median_max_ms: round(median(runs.map(r => r.max_ms)))
+})
+
 export function latencyStats (lat, line) {
   const all = []
   for (const l of lat) for (const x of l) all.push(x)

@@ -4,7 +4,6 @@
 // point of the throughput writer workers and of the line relays.
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:http'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -17,7 +16,7 @@ import { WebsocketProvider } from 'y-websocket'
 import WebSocket, { WebSocketServer } from 'ws'
 import {
   sleep, loadavg, median, round, makeOut, makeLog, monoMs, freePort, indexedValue, indexOf, countingWebSocket,
-  newCounter, snapCounter, diffCounter, settle, pacedWrites, warmWrites, latencyStats, runLine, relayMain
+  newCounter, snapCounter, diffCounter, settle, pacedWrites, warmWrites, latencyRun, latencySummary, runLine, relayMain
 } from './common.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -153,18 +152,12 @@ export async function scenarioLatency (server, topology, peers, writes, rate, re
       wp.destroy()
     }
     wdoc.destroy()
-    const st = latencyStats(lat, topology === 'line')
-    if (samplesDir) {
-      mkdirSync(samplesDir, { recursive: true })
-      writeFileSync(join(samplesDir, `yjs_latency_${topology}_p${peers}_rep${rep}.txt`), st.all.map(x => x.toFixed(4)).join('\n') + '\n')
-    }
-    delete st.all
-    const r = { kind: 'run', scenario: 'latency', topology, peers, rep, writes, rate, samples: writes * peers, ...st, schedule_slip_max_ms: round(maxSlip), load: loadavg() }
+    const r = latencyRun({ system: 'yjs', samplesDir, topology, peers, rep, writes, rate, lat, maxSlip })
     runs.push(r)
     out(r)
     await sleep(200)
   }
-  const s = { kind: 'summary', scenario: 'latency', topology, peers, reps, writes, rate, median_p50_ms: round(median(runs.map(r => r.p50_ms))), median_p99_ms: round(median(runs.map(r => r.p99_ms))), median_max_ms: round(median(runs.map(r => r.max_ms))) }
+  const s = latencySummary({ runs, topology, peers, reps, writes, rate })
   out(s)
   return s
 }
