@@ -187,8 +187,9 @@ plot {lines}
     # Bars: per-repetition points over the medians, one bar per system.
     bars = [("throughput", "peer_changes_per_s", "applied changes/s on the peer (higher is better)", "throughput.png"),
             ("throughput2", "c_applied_per_s", "applied changes/s on C, 2 writers (higher is better)", "throughput2.png"),
-            ("catchup", "seconds", "catch-up time, s (lower is better)", "catchup.png"),
-            ("catchup_distinct", "seconds", "catch-up time, s (lower is better)", "catchup_distinct.png"),
+            ("catchup", "changes_per_s", "catch-up changes/s (higher is better)", "catchup.png"),
+            ("catchup_distinct", "changes_per_s", "catch-up changes/s, distinct keys (higher is better)",
+             "catchup_distinct.png"),
             ("restart", "seconds", "restart catch-up time, s (lower is better)", "restart.png"),
             ("footprint", "rss_bytes_per_change", "resident bytes per change (lower is better)", "footprint_rss.png"),
             ("wire", "live_a_to_b_bytes_per_change", "live bytes per change A->B (lower is better)", "wire_live.png"),
@@ -221,6 +222,35 @@ set yrange [0:*]
 set grid ytics
 set xtics ({xt})
 plot '{dat}' using 1:3 with boxes notitle, '' using 1:4 with points pt 7 ps 1.2 notitle
+""", out):
+            made.append(png)
+    # Catch-up rate against document size: one line per system, medians.
+    for scen in ("catchup", "catchup_distinct"):
+        if len(ns) < 2:
+            break
+        dat = f"{scen}_by_n.dat"
+        with open(os.path.join(out, dat), "w") as f:
+            for i, system in enumerate(systems):
+                if i:
+                    f.write("\n\n")  # one gnuplot data block per system
+                for n in ns:
+                    med = median([r["changes_per_s"] for r in results["runs"]
+                                  if r.get("scenario") == scen and r.get("n") == n and r["system"] == system
+                                  and "changes_per_s" in r])
+                    if med is not None:
+                        f.write(f"{n} {med}\n")
+        png = f"{scen}_by_n.png"
+        plots = ", ".join(f"'{dat}' index {i} using 1:2 with linespoints pt 7 title '{s}'" for i, s in enumerate(systems))
+        if gnuplot(f"""set terminal pngcairo noenhanced size 760,480
+set output '{png}'
+set title '{scen}: changes/s against N (medians)'
+set xlabel 'N (changes)'
+set ylabel 'changes/s (higher is better)'
+set logscale x
+set yrange [0:*]
+set grid
+set key top left
+plot {plots}
 """, out):
             made.append(png)
     return made
