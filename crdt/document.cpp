@@ -381,6 +381,7 @@ void document::exclude(const hash256& first, apply_report& rep) {
 // Replays the retained log without the changes a quarantine excludes. The
 // log is in causal order, so one pass finds every excluded dependent too.
 void document::rebuild() {
+  ++rebuilds_;
   auto old_log = std::move(log_);
   log_.clear();
   state_.clear();
@@ -461,6 +462,10 @@ std::vector<bytes> document::changes_since(const frontier& theirs) const {
 
 nlohmann::json document::state() const { return state_.materialise(); }
 
-hash256 document::digest() const { return crypto::blake2b_256(state().dump()); }
+hash256 document::digest() const {
+  std::pair<std::uint64_t, std::size_t> at{rebuilds_, state_.changes.size()};
+  if (!digest_cache_ || digest_cache_->first != at) digest_cache_.emplace(at, crypto::blake2b_256(state().dump()));
+  return digest_cache_->second;
+}
 
 }  // namespace starling::crdt

@@ -162,6 +162,8 @@ class document {
   // The sub-tree at a JSON Pointer; nullopt if the path does not exist.
   std::optional<nlohmann::json> read(std::string_view pointer) const;
   // BLAKE2b-256 of state().dump(): equal on replicas with equal state.
+  // Serialising the whole state is costly and every status request and
+  // metrics scrape asks, so the digest is kept until the state changes.
   hash256 digest() const;
   const frontier& current_frontier() const { return frontier_; }
   // Changes no applied change depends on: the deps of the next local change.
@@ -252,6 +254,10 @@ class document {
   std::vector<fork_proof> forks_;
   std::map<public_key, std::uint64_t> quarantine_;
   std::set<hash256> excluded_;  // refused for good: their dependents are too
+  // The state changes only by applying a change (the change count grows) or
+  // by a rebuild (which may end at any count): the pair names a state.
+  std::uint64_t rebuilds_ = 0;
+  mutable std::optional<std::pair<std::pair<std::uint64_t, std::size_t>, hash256>> digest_cache_;
 };
 
 }  // namespace starling::crdt
