@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "auth/trust.hpp"
+#include "core/clock.hpp"
 #include "crdt/document.hpp"
 #include "net/settings.hpp"
 #include "persistence/store.hpp"
@@ -78,6 +79,12 @@ struct node_config {
   // is not restarted again and the node stops (something is badly wrong).
   int max_restarts = 5;
   std::chrono::seconds restart_window{60};
+
+  // Time and non-security randomness (core/clock.hpp): the system clock and
+  // a seed drawn at start by default; tests and the simulator inject a
+  // manual clock and a fixed seed. The node logs the seed it uses.
+  time_source clock = time_source::system();
+  std::uint64_t seed = 0;  // 0: drawn from the operating system at spawn
 };
 
 }  // namespace starling::actors

@@ -24,12 +24,16 @@ struct dialer_state {
   caf::actor registry;
   std::shared_ptr<net::runtime> rt;
   dialer_settings settings;
-  std::mt19937_64 rng{std::random_device{}()};
+  time_source clock;
+  std::mt19937_64 rng;
   link_actor link;
   dialer_status status;
   std::string attempt_error;  // the current attempt's dial failure, if any
-  std::chrono::steady_clock::time_point retry_at;
   std::chrono::steady_clock::time_point link_started;
+  // Bumped on every attempt: a retry timer from an earlier attempt (before
+  // a re-arm) must not start a second one.
+  std::uint64_t generation = 0;
+  bool refused = false;  // a refusal that waiting cannot change: no retries until re-armed
   bool stopped = false;
 };
 
@@ -46,14 +50,54 @@ void retry_later(self_ptr self, const std::string& error) {
   std::chrono::milliseconds delay(jitter(s.rng));
   s.status.state = "waiting";
   s.status.next_retry_in = delay;
-  s.retry_at = std::chrono::steady_clock::now() + delay;
   log::write(static_cast<int>(failures) >= s.settings.error_after ? log::level::error : log::level::warn, "dialer",
              "dial failed", {{"url", s.url}, {"failures", std::to_string(failures)}, {"error", error},
                              {"retry_in_ms", std::to_string(delay.count())}});
-  self->delayed_send(self, delay, dial_atom::value);
+  self->delayed_send(self, delay, dial_atom::value, s.generation);
+}
+
+// The peer (or this node's handshake) refused in a way that no amount of
+// waiting changes: dialing again would only repeat the refusal and fill the
+// peer's log. The dialer stays down, saying why, until it is re-armed (the
+// peer URL added again, or this node's trust changing).
+void stop_refused(self_ptr self, const std::string& why) {
+  auto& s = self->state;
+  ++s.status.consecutive_failures;
+  s.refused = true;
+  s.status.state = "refused: " + why;
+  s.status.last_error = why;
+  s.status.next_retry_in = std::chrono::milliseconds(0);
+  log::write(log::level::error, "dialer", "refused; not dialing again until the configuration changes",
+             {{"url", s.url}, {"error", why}});
+}
+
+void dial(self_ptr self) {
+  auto& st = self->state;
+  if (st.stopped || st.link) return;
+  ++st.generation;
+  ++st.status.attempts;
+  st.status.state = "connecting";
+  st.link_started = st.clock.steady();
+  st.link = spawn_link(self->system(), st.ctx, st.node, st.ctx->cfg.join_token);
+  self->monitor(st.link);
+  caf::anon_send(st.registry, register_atom::value, caf::actor_cast<caf::actor>(st.link));
+  auto me = caf::actor_cast<dialer_actor>(self);
+  // The link is ended by the dialer itself when the dial fails, after it
+  // recorded why: its down message then always finds the reason (the link
+  // and this callback race otherwise, and last_error lagged one attempt).
+  net::dial(*st.rt, st.url, make_bridge(st.link),
+            [me](const std::shared_ptr<net::ws_connection>& conn, const std::string& error) {
+              if (!conn) caf::anon_send(me, failed_atom::value, error);
+            },
+            st.rt->config());
 }
 
 }  // namespace
+
+bool permanent_refusal(const caf::error& reason) {
+  // category() of an empty error is undefined in this actor library version.
+  return reason && reason.category() == error_category && static_cast<errc>(reason.code()) == errc::refused;
+}
 
 dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_ptr<link_context> ctx,
                           doc_resolver node, caf::actor registry, std::shared_ptr<net::runtime> rt,
@@ -66,46 +110,43 @@ dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_p
     s.registry = registry;
     s.rt = rt;
     s.settings = settings;
+    s.clock = ctx->cfg.clock;
+    // Each dialer draws its own stream from the node's seed and its URL, so
+    // a replayed seed gives every dialer the same jitter again.
+    s.rng.seed(ctx->cfg.seed ^ std::hash<std::string>{}(url));
     s.status.url = url;
     self->set_down_handler([=](const caf::down_msg& dm) {
       auto& st = self->state;
       if (dm.source != st.link.address()) return;
       st.link = nullptr;
       // A link that lasted was a good connection: start the backoff over.
-      if (std::chrono::steady_clock::now() - st.link_started > st.settings.good_connection)
-        st.status.consecutive_failures = 0;
-      // Why this attempt ended: the dial failure, else how the session
-      // ended; status.last_error keeps it until the next failure.
+      if (st.clock.steady() - st.link_started > st.settings.good_connection) st.status.consecutive_failures = 0;
+      // Why this attempt ended: the dial failure, else how the session ended.
       std::string why = std::move(st.attempt_error);
       st.attempt_error.clear();
+      if (why.empty() && permanent_refusal(dm.reason)) return stop_refused(self, render_detail(dm.reason));
       if (why.empty() && dm.reason) why = render(dm.reason);
       retry_later(self, why.empty() ? "link ended" : why);
     });
-    self->send(self, dial_atom::value);
+    self->send(self, dial_atom::value, std::uint64_t{0});
     return {
-        [=](dial_atom) {
+        [=](dial_atom, std::uint64_t generation) {
+          // A timer set before a re-arm or a later attempt is stale.
+          if (generation != self->state.generation || self->state.refused) return;
+          dial(self);
+        },
+        [=](retry_atom) {
           auto& st = self->state;
-          if (st.stopped || st.link) return;
-          ++st.status.attempts;
-          st.status.state = "connecting";
-          st.link_started = std::chrono::steady_clock::now();
-          st.link = spawn_link(self->system(), st.ctx, st.node, st.ctx->cfg.join_token);
-          self->monitor(st.link);
-          caf::anon_send(st.registry, register_atom::value, caf::actor_cast<caf::actor>(st.link));
-          auto me = caf::actor_cast<dialer_actor>(self);
-          auto link = st.link;
-          net::dial(*st.rt, st.url, make_bridge(st.link),
-                    [me, link](const std::shared_ptr<net::ws_connection>& conn, const std::string& error) {
-                      if (!conn) {
-                        caf::anon_send_exit(link, caf::exit_reason::user_shutdown);
-                        caf::anon_send(me, failed_atom::value, error);
-                      }
-                    },
-                    st.rt->config());
+          if (!st.refused || st.stopped) return;
+          st.refused = false;
+          st.status.consecutive_failures = 0;
+          log::write(log::level::info, "dialer", "re-armed after a refusal", {{"url", st.url}});
+          dial(self);
         },
         [=](failed_atom, const std::string& error) {
-          // The link is shut down by the callback; its down message retries.
-          self->state.attempt_error = error;
+          auto& st = self->state;
+          st.attempt_error = error;
+          if (st.link) self->send_exit(st.link, caf::exit_reason::user_shutdown);
         },
         [=](stop_atom) {
           self->state.stopped = true;

@@ -5,6 +5,13 @@
 // default. A link that lasted dialer_settings::good_connection (10 s)
 // resets the backoff. Each failure is
 // logged as WARN, from the 10th consecutive one as ERROR.
+//
+// A refusal that waiting cannot change (a join token that is invalid, used
+// or expired, an untrusted or revoked key, no protocol version in common)
+// stops the dialer: its status says `refused: <code>: <reason>` and it does
+// not dial again until re-armed by `retry_atom` (the node sends it when the
+// same peer URL is added again or this node's trust changes). Its jitter is
+// drawn from node_config::seed, its durations from node_config::clock.
 #pragma once
 
 #include <caf/typed_actor.hpp>
@@ -24,20 +31,27 @@ namespace starling::actors {
 
 using dial_atom = caf::atom_constant<caf::atom("dial")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;  // re-arm a dialer stopped by a refusal
 
 struct dialer_status {
   std::string url;
-  std::string state;  // "connecting", "connected", "waiting"
+  // "connecting", "connected", "waiting", or "refused: <code>: <reason>"
+  // (stopped until re-armed)
+  std::string state;
   std::uint64_t attempts = 0;
   std::uint64_t consecutive_failures = 0;
   std::string last_error;
   std::chrono::milliseconds next_retry_in{0};
 };
 
-using dialer_actor = caf::typed_actor<caf::reacts_to<dial_atom>,
+using dialer_actor = caf::typed_actor<caf::reacts_to<dial_atom, std::uint64_t>,  // a retry timer (its attempt)
+                                      caf::reacts_to<retry_atom>,
                                       caf::reacts_to<failed_atom, std::string>,
                                       caf::reacts_to<stop_atom>,
                                       caf::replies_to<status_atom>::with<dialer_status>>;
+
+// Whether a link ended with a refusal that waiting cannot change.
+bool permanent_refusal(const caf::error& reason);
 
 dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_ptr<link_context> ctx,
                           doc_resolver node, caf::actor registry, std::shared_ptr<net::runtime> rt,

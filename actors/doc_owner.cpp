@@ -151,7 +151,7 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
       [=](write_atom, const write_request& req) -> caf::typed_response_promise<write_ack> {
         auto p = self->make_response_promise<write_ack>();
         auto& s = self->state;
-        auto c = s.d->make_change(req.mutations, *s.deps.author, crdt::wall_clock_ms());
+        auto c = s.d->make_change(req.mutations, *s.deps.author, static_cast<std::uint64_t>(s.cfg.clock.wall_ms()));
         if (!c) {
           p.deliver(make_error(errc::bad_request, "mutation " + std::to_string(c.error().index) + " at '" +
                                                       c.error().path + "': " + c.error().message));

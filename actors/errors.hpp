@@ -7,6 +7,8 @@
 #include <caf/make_message.hpp>
 #include <string>
 
+#include "persistence/error.hpp"
+
 namespace starling::actors {
 
 enum class errc : std::uint8_t {
@@ -16,6 +18,9 @@ enum class errc : std::uint8_t {
   shutting_down,    // the node is stopping
   overloaded,       // a bound was hit (pending, queue): retry later
   peer_closed,      // a peer session ended abnormally (detail: close code and reason): the dialer retries
+  refused,          // the peer refused us (or we it) for a reason waiting cannot change: do not redial
+  storage_full,     // the store's map or the disk is full: an operator must make room
+  conflict,         // the store refused a write that conflicts with what it holds (a used token)
 };
 
 constexpr caf::atom_value error_category = caf::atom("starling");
@@ -26,7 +31,13 @@ inline caf::error make_error(errc e, std::string detail = {}) {
   return caf::error(static_cast<std::uint8_t>(e), error_category, caf::make_message(std::move(detail)));
 }
 
+// A store failure as the caller can react to it (storage_full, conflict,
+// else storage), the store's wording kept as the detail.
+caf::error from_store(const persistence::store_error& e);
+
 // "bad_request: no such path /a" from a caf::error of this category.
 std::string render(const caf::error& e);
+// Only the detail ("no such path /a"); render() when there is none.
+std::string render_detail(const caf::error& e);
 
 }  // namespace starling::actors

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "actors/errors.hpp"
+#include "actors/log.hpp"
 #include "auth/identity.hpp"
 #include "net/listener.hpp"
 #include "net/runtime.hpp"
@@ -24,10 +25,10 @@ namespace {
 struct node_state {
   static inline const char* name = "node";
   std::shared_ptr<net::runtime> rt;
-  std::shared_ptr<std::unique_ptr<net::listener>> listener;  // filled after spawn
+  listener_ptr listener;  // handed over by spawn_node in a message
   std::shared_ptr<link_context> links_ctx;
   std::set<caf::actor> links;
-  std::vector<dialer_actor> dialers;
+  std::map<std::string, dialer_actor> dialers;  // by peer URL
   node_config cfg;
   std::shared_ptr<persistence::store> store;
   std::shared_ptr<auth::identity> id;
@@ -41,27 +42,26 @@ using self_ptr = node_actor::stateful_pointer<node_state>;
 
 void shutdown(self_ptr self, const caf::error& reason) {
   auto& s = self->state;
-  for (auto& d : s.dialers) self->send(d, stop_atom::value);
+  for (auto& [url, d] : s.dialers) self->send(d, stop_atom::value);
   for (auto& l : s.links) caf::anon_send(l, stop_atom::value);
-  if (s.listener && *s.listener) (*s.listener)->stop();
+  if (s.listener) s.listener->stop();
   for (auto& [name, owner] : s.owners) self->send_exit(owner, reason);
   self->send_exit(s.writer, reason);
 }
 
 node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::shared_ptr<persistence::store> store,
                                         std::shared_ptr<auth::identity> id, std::shared_ptr<net::runtime> rt,
-                                        std::shared_ptr<link_context> links_ctx,
-                                        std::shared_ptr<std::unique_ptr<net::listener>> listener) {
+                                        std::shared_ptr<link_context> links_ctx) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.store = std::move(store);
   st.id = std::move(id);
   st.rt = std::move(rt);
   st.links_ctx = std::move(links_ctx);
-  st.listener = std::move(listener);
   for (auto& url : st.cfg.peers)
-    st.dialers.push_back(spawn_dialer(self->system(), url, st.links_ctx, caf::actor_cast<doc_resolver>(self),
-                                      caf::actor_cast<caf::actor>(self), st.rt, st.cfg.dialer));
+    if (!st.dialers.count(url))
+      st.dialers.emplace(url, spawn_dialer(self->system(), url, st.links_ctx, caf::actor_cast<doc_resolver>(self),
+                                           caf::actor_cast<caf::actor>(self), st.rt, st.cfg.dialer));
   st.writer = spawn_store_actor(self->system(), st.store, store_limits{st.cfg.max_commit_changes},
                                 st.links_ctx->metrics);
   self->monitor(st.writer);
@@ -82,7 +82,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
     s.owner_names.erase(it);
     if (!dm.reason) return;
     // Restarted lazily on the next request; too many failures stop the node.
-    auto now = std::chrono::steady_clock::now();
+    auto now = s.cfg.clock.steady();
     s.restarts.push_back(now);
     while (!s.restarts.empty() && now - s.restarts.front() > s.cfg.restart_window) s.restarts.pop_front();
     if (static_cast<int>(s.restarts.size()) > s.cfg.max_restarts)
@@ -107,7 +107,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
       },
       [=](docs_atom) -> caf::result<std::vector<std::string>> {
         auto docs = self->state.store->list_docs();
-        if (!docs) return make_error(errc::storage, docs.error().message);
+        if (!docs) return from_store(docs.error());
         std::vector<std::string> out = *docs;
         for (auto& [name, owner] : self->state.owners)
           if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
@@ -120,9 +120,12 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
       },
       [=](dial_atom, const std::string& url) {
         auto& s = self->state;
-        s.dialers.push_back(spawn_dialer(self->system(), url, s.links_ctx, caf::actor_cast<doc_resolver>(self),
-                                         caf::actor_cast<caf::actor>(self), s.rt, s.cfg.dialer));
+        auto it = s.dialers.find(url);
+        if (it != s.dialers.end()) return self->send(it->second, retry_atom::value);  // one dialer a URL
+        s.dialers.emplace(url, spawn_dialer(self->system(), url, s.links_ctx, caf::actor_cast<doc_resolver>(self),
+                                            caf::actor_cast<caf::actor>(self), s.rt, s.cfg.dialer));
       },
+      [=](listening_atom, listener_ptr& l) { self->state.listener = std::move(l); },
       [=](dialers_atom) -> caf::result<std::vector<dialer_status>> {
         auto& dialers = self->state.dialers;
         if (dialers.empty()) return std::vector<dialer_status>{};
@@ -132,7 +135,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
           std::size_t left;
         };
         auto g = std::make_shared<gather>(gather{{}, dialers.size()});
-        for (auto& d : dialers)
+        for (auto& [url, d] : dialers)
           self->request(d, std::chrono::seconds(5), status_atom::value)
               .then(
                   [=](const dialer_status& st) mutable {
@@ -162,11 +165,19 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
                   trust.trusted(*grant);
                   rp.deliver(true);
                 },
-                [=](const caf::error&) mutable { rp.deliver(false); });
+                [=](const caf::error& e) mutable {
+                  // Only the store's refusal means another connection used
+                  // the token; any other failure is the node's, not the
+                  // joiner's (a full disk must not burn or blame the token).
+                  if (e.category() == error_category && static_cast<errc>(e.code()) == errc::conflict)
+                    rp.deliver(false);
+                  else
+                    rp.deliver(e);
+                });
         return rp;
       },
       [=](trust_atom, auth::trust_entry e) -> caf::result<bool> {
-        if (e.added_ms == 0) e.added_ms = auth::system_now_ms();
+        if (e.added_ms == 0) e.added_ms = self->state.cfg.clock.wall_ms();
         bool added = !self->state.links_ctx->trust->find(e.key);
         persistence::write_batch b;
         b.put_trust(e.key, auth::to_json(e).dump());
@@ -179,6 +190,10 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
                   // a revocation also ends the live ones.
                   if (e.revoked)
                     for (auto& l : self->state.links) caf::anon_send(l, revoke_atom::value, e.key);
+                  // A dialer stopped because we did not trust its peer may
+                  // succeed now.
+                  else
+                    for (auto& [url, d] : self->state.dialers) self->send(d, retry_atom::value);
                   rp.deliver(added);
                 },
                 [=](const caf::error& err) mutable { rp.deliver(err); });
@@ -203,7 +218,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         return rp;
       },
       [=](token_atom, auth::token_record r) -> caf::result<std::string> {
-        if (r.created_ms == 0) r.created_ms = auth::system_now_ms();
+        if (r.created_ms == 0) r.created_ms = self->state.cfg.clock.wall_ms();
         auto token = auth::generate_token();
         auto h = auth::hash_token(token);
         persistence::write_batch b;
@@ -270,7 +285,7 @@ expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_c
 
   // The trust store; keys named in the configuration seed it once.
   persistence::write_batch seed;
-  auto trust = trust_book::load(*store, cfg.trusted, seed);
+  auto trust = trust_book::load(*store, cfg.trusted, seed, cfg.clock.wall_ms);
   if (!trust) return make_unexpected(trust.error());
   if (!seed.empty()) {
     auto done = store->commit(std::move(seed));  // no writer actor yet: this thread is the only writer
@@ -281,19 +296,23 @@ expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_c
   ctx->id = id;
   ctx->trust = std::move(*trust);
   ctx->cfg = cfg;
+  ctx->cfg.seed = resolve_seed(cfg.seed);
+  log::write(log::level::info, "node", "starting", {{"node", short_id(id->key())},
+                                                    {"seed", std::to_string(ctx->cfg.seed)}});
   ctx->send_queue_limit = cfg.net.send_queue_limit;
   auto rt = std::make_shared<net::runtime>(cfg.net);
   rt->start();
   // The listener's connection factory needs the node's handle: spawn the
-  // node first and give it the listener through a holder.
-  auto listener = std::make_shared<std::unique_ptr<net::listener>>();
+  // node first, then hand it the listener in a message (its state is only
+  // ever touched by itself). Nobody else has the handle yet, so the
+  // listener is the first thing the node hears from this thread.
   std::uint16_t port = 0;
-  auto handle = sys.spawn(node_behavior, cfg, store, id, rt, ctx, listener);
+  auto handle = sys.spawn(node_behavior, ctx->cfg, store, id, rt, ctx);
   if (cfg.listen) {
     std::string error;
     caf::actor_system* sysp = &sys;
     node_actor node = handle;
-    *listener = net::listen(
+    listener_ptr listener = net::listen(
         *rt, cfg.net,
         [sysp, ctx, node](const std::shared_ptr<net::ws_connection>&) -> std::shared_ptr<net::connection_handler> {
           auto link = spawn_link(*sysp, ctx, caf::actor_cast<doc_resolver>(node), std::nullopt);
@@ -301,12 +320,13 @@ expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_c
           return make_bridge(link);
         },
         nullptr, &error);
-    if (!*listener) {
+    if (!listener) {
       caf::anon_send(handle, stop_atom::value);
       return make_unexpected("cannot listen on " + cfg.net.listen_address + ":" +
                              std::to_string(cfg.net.listen_port) + ": " + error);
     }
-    port = (*listener)->local_port();
+    port = listener->local_port();
+    caf::anon_send(handle, listening_atom::value, std::move(listener));
   }
   return node_info{handle, id->node_id(), port, ctx->metrics, store};
 }

@@ -111,7 +111,22 @@ struct link_state {
   std::optional<std::chrono::steady_clock::time_point> behind_since;
   // Documents the node opened before the session started: announced at start.
   std::vector<std::string> early_docs;
+  // The handshake ended with a refusal that waiting cannot change ("code:
+  // reason"): the link ends with errc::refused so that its dialer stops.
+  std::optional<std::string> refusal;
 };
+
+// Refusals that only a change of configuration (ours or the peer's) can
+// lift: redialing would get the same answer.
+bool permanent_refusal_code(protocol::errc c) {
+  switch (c) {
+    case protocol::errc::token_invalid:
+    case protocol::errc::untrusted:
+    case protocol::errc::revoked:
+    case protocol::errc::unsupported_version: return true;
+    default: return false;
+  }
+}
 
 using self_ptr = link_actor::stateful_pointer<link_state>;
 
@@ -373,9 +388,14 @@ void start_session(self_ptr self) {
             close_with(self, protocol::close_code(protocol::errc::token_invalid), "token_invalid");
           },
           [=](const caf::error& e) {
+            // This node failed (a full disk, say), not the joiner: it is told
+            // so, and the token stays unused for a later attempt.
             self->state.joining = false;
-            say(self, log::level::warn, "cannot record the join: " + render(e));
-            close_with(self, 4500, "internal");
+            say(self, log::level::error, "cannot record the join: " + render(e));
+            self->state.conn->send(
+                protocol::encode(protocol::error_frame{protocol::errc::internal, "the node could not record the join", {}}),
+                false);
+            close_with(self, protocol::close_code(protocol::errc::internal), "internal");
           });
 }
 
@@ -462,6 +482,8 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
           } else {
             count_error(self, st.failure->code, st.failure->reason);
           }
+          if (permanent_refusal_code(st.failure->code))
+            s.refusal = std::string(protocol::to_string(st.failure->code)) + ": " + st.failure->reason;
           close_with(self, st.close_code ? *st.close_code : 4401, protocol::to_string(st.failure->code));
           return;
         }
@@ -539,7 +561,8 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         say(self, log::level::info, "closed " + std::to_string(code) + " " + reason);
         for (auto& [doc, owner] : self->state.owners) self->send(owner, unsubscribe_atom::value, self->state.id);
         // The dialer reports how a session that did not end cleanly ended.
-        if (code == net::close_code::normal || code == net::close_code::going_away) self->quit();
+        if (s.refusal) self->quit(make_error(errc::refused, *s.refusal));
+        else if (code == net::close_code::normal || code == net::close_code::going_away) self->quit();
         else self->quit(make_error(errc::peer_closed, std::to_string(code) + " " + reason));
       },
       [=](status_atom) -> peer_info {

@@ -33,7 +33,7 @@ bool groupable(const persistence::write_batch& b) {
 
 void deliver(queued_commit& q, const expected<persistence::commit_result, persistence::store_error>& r) {
   if (r) q.promise.deliver(*r);
-  else q.promise.deliver(make_error(errc::storage, r.error().message));
+  else q.promise.deliver(from_store(r.error()));
 }
 
 expected<persistence::commit_result, persistence::store_error> timed_commit(store_state& s,

@@ -6,8 +6,9 @@ namespace starling::actors {
 
 expected<std::shared_ptr<trust_book>, std::string> trust_book::load(const persistence::store& st,
                                                                     const std::vector<auth::trust_entry>& seed,
-                                                                    persistence::write_batch& seed_batch) {
-  auto book = std::make_shared<trust_book>();
+                                                                    persistence::write_batch& seed_batch,
+                                                                    auth::static_trust_policy::clock now) {
+  auto book = std::make_shared<trust_book>(now);
   auto entries = st.list_trust();
   if (!entries) return make_unexpected("cannot read the trust table: " + entries.error().message);
   for (auto& [key, text] : *entries) {
@@ -26,7 +27,7 @@ expected<std::shared_ptr<trust_book>, std::string> trust_book::load(const persis
   for (const auto& e : seed) {
     if (book->policy_.find(e.key)) continue;
     auto entry = e;
-    if (entry.added_ms == 0) entry.added_ms = auth::system_now_ms();
+    if (entry.added_ms == 0) entry.added_ms = now();
     seed_batch.put_trust(entry.key, auth::to_json(entry).dump());
     book->policy_.trust(std::move(entry));
   }

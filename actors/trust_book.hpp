@@ -33,9 +33,13 @@ class trust_book final : public auth::trust_policy {
   // seeds the trust store once; after that the store decides (a key revoked
   // at run time stays revoked though it is still in the config). Fails,
   // naming the record, when a stored record does not decode.
+  // `now` is the node's wall clock (node_config::clock): token expiry and
+  // the time a seeded key is recorded as added are read from it.
   static expected<std::shared_ptr<trust_book>, std::string> load(const persistence::store& st,
                                                                  const std::vector<auth::trust_entry>& seed,
-                                                                 persistence::write_batch& seed_batch);
+                                                                 persistence::write_batch& seed_batch,
+                                                                 auth::static_trust_policy::clock now);
+  explicit trust_book(auth::static_trust_policy::clock now) : policy_(std::move(now)) {}
 
   auth::decision check_peer(const public_key& peer, const std::optional<std::string>& token) override;
   // What using the token for key would trust; nullopt if it cannot be used.

@@ -11,7 +11,7 @@ enum class store_errc {
   io = 1,              // the OS or LMDB failed (disk, permissions, lock file, ...)
   corrupt,             // the data on disk is not what this store wrote
   unsupported_format,  // a format version (or LMDB file version) this build does not know
-  map_full,            // the map reached store_options::max_map_size
+  map_full,            // no room: the map reached store_options::max_map_size, or the disk is full
   read_only,           // a write on a store opened read-only
   not_found,           // a read-only open of a directory without a store
   invalid_argument,    // a bad doc name, a reserved meta key, a gap in an author's chain

@@ -6,7 +6,9 @@ namespace starling::persistence::lmdb {
 
 store_errc classify(int rc) {
   switch (rc) {
-    case MDB_MAP_FULL: return store_errc::map_full;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT: return store_errc::map_full;  // no room, whichever limit it was
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_PANIC:
