@@ -8,8 +8,8 @@
 #include <variant>
 
 #include "actors/errors.hpp"
-#include "crdt/hlc.hpp"
 #include "persistence/document_loader.hpp"
+#include "crdt/hlc.hpp"
 
 namespace starling::actors {
 
@@ -123,29 +123,14 @@ void commit_next(self_ptr self) {
           });
 }
 
-doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc, doc_owner_deps deps,
-                                                  node_config cfg) {
+doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc, loaded_document state,
+                                                  doc_owner_deps deps, node_config cfg) {
   auto& st = self->state;
   st.doc = doc;
   st.deps = std::move(deps);
   st.cfg = std::move(cfg);
-  // The store holds every committed change: the document keeps only those
-  // on their way to it (about 280 bytes a change less in memory).
-  auto limits = st.cfg.document;
-  limits.retain_log = false;
-  auto loaded = persistence::load_document(*st.deps.store, doc, limits, nullptr,
-                                           persistence::stored_change_log(st.deps.store, doc));
-  if (!loaded) {
-    self->quit(make_error(errc::storage, "loading " + doc + ": " + loaded.error()));
-    return doc_owner_actor::behavior_type::make_empty_behavior();
-  }
-  st.d.emplace(std::move(*loaded));
-  auto end = st.deps.store->log_end(doc);
-  if (!end) {
-    self->quit(make_error(errc::storage, "loading " + doc + ": " + end.error().message));
-    return doc_owner_actor::behavior_type::make_empty_behavior();
-  }
-  st.next_log_index = *end;
+  st.d.emplace(std::move(*state.doc));
+  st.next_log_index = state.log_end;
   st.fanout = spawn_fanout(self, doc, fanout_limits{st.cfg.subscriber_max_changes, st.cfg.subscriber_max_bytes});
   return {
       [=](write_atom, const write_request& req) -> caf::typed_response_promise<write_ack> {
@@ -248,8 +233,9 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
 
 }  // namespace
 
-doc_owner_actor spawn_doc_owner(caf::actor_system& sys, std::string doc, doc_owner_deps deps, const node_config& cfg) {
-  return sys.spawn(doc_owner_behavior, std::move(doc), std::move(deps), cfg);
+doc_owner_actor spawn_doc_owner(caf::actor_system& sys, std::string doc, loaded_document state,
+                                doc_owner_deps deps, const node_config& cfg) {
+  return sys.spawn(doc_owner_behavior, std::move(doc), std::move(state), std::move(deps), cfg);
 }
 
 }  // namespace starling::actors

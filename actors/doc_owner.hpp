@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "actors/config.hpp"
+#include "actors/doc_loader.hpp"
 #include "actors/fanout.hpp"
 #include "actors/messages.hpp"
 #include "actors/metrics.hpp"
@@ -41,8 +42,8 @@ struct doc_owner_deps {
   std::shared_ptr<node_metrics> metrics;       // may be null
 };
 
-// Spawns the owner of `doc`, loading its state from the store first.
-doc_owner_actor spawn_doc_owner(caf::actor_system& sys, std::string doc, doc_owner_deps deps,
-                                const node_config& cfg);
+// Spawns the owner of `doc` with its state as the loader read it.
+doc_owner_actor spawn_doc_owner(caf::actor_system& sys, std::string doc, loaded_document state,
+                                doc_owner_deps deps, const node_config& cfg);
 
 }  // namespace starling::actors

@@ -33,7 +33,10 @@ struct node_state {
   std::shared_ptr<persistence::store> store;
   std::shared_ptr<auth::identity> id;
   store_actor writer;
+  doc_loader_actor loader;
   std::map<std::string, doc_owner_actor> owners;
+  // Documents being loaded, and who waits for their owner.
+  std::map<std::string, std::vector<caf::typed_response_promise<doc_owner_actor>>> loading;
   std::map<caf::actor_addr, std::string> owner_names;
   std::deque<std::chrono::steady_clock::time_point> restarts;
 };
@@ -46,6 +49,7 @@ void shutdown(self_ptr self, const caf::error& reason) {
   for (auto& l : s.links) caf::anon_send(l, stop_atom::value);
   if (s.listener) s.listener->stop();
   for (auto& [name, owner] : s.owners) self->send_exit(owner, reason);
+  self->send_exit(s.loader, reason);
   self->send_exit(s.writer, reason);
 }
 
@@ -65,10 +69,12 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
   st.writer = spawn_store_actor(self->system(), st.store, store_limits{st.cfg.max_commit_changes},
                                 st.links_ctx->metrics);
   self->monitor(st.writer);
+  st.loader = spawn_doc_loader(self->system(), st.store, st.cfg.document);
+  self->monitor(st.loader);
   self->set_down_handler([=](const caf::down_msg& dm) {
     auto& s = self->state;
-    if (dm.source == s.writer.address()) {  // the node cannot work without its writer
-      self->quit(dm.reason ? dm.reason : make_error(errc::storage, "store writer stopped"));
+    if (dm.source == s.writer.address() || dm.source == s.loader.address()) {  // the node cannot work without them
+      self->quit(dm.reason ? dm.reason : make_error(errc::storage, "store writer or loader stopped"));
       return;
     }
     for (auto l = s.links.begin(); l != s.links.end(); ++l)
@@ -98,12 +104,34 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         if (!valid_doc_name(name)) return make_error(errc::bad_request, "invalid document name '" + name + "'");
         auto it = s.owners.find(name);
         if (it != s.owners.end()) return it->second;
-        auto owner = spawn_doc_owner(self->system(), name, doc_owner_deps{s.store, s.writer, &s.id->keys(), s.links_ctx->metrics}, s.cfg);
-        self->monitor(owner);
-        s.owners.emplace(name, owner);
-        s.owner_names.emplace(owner.address(), name);
-        for (auto& l : s.links) caf::anon_send(l, doc_atom::value, name);  // sessions announce it
-        return owner;
+        // Loading replays the document's log: the loader does it on its own
+        // thread, and everyone asking meanwhile waits for the one owner.
+        auto rp = self->make_response_promise<doc_owner_actor>();
+        auto& waiting = s.loading[name];
+        waiting.push_back(rp);
+        if (waiting.size() > 1) return rp;
+        self->request(s.loader, caf::infinite, load_atom::value, name)
+            .then(
+                [=](const loaded_document& state) {
+                  auto& s = self->state;
+                  auto owner = spawn_doc_owner(self->system(), name, state,
+                                               doc_owner_deps{s.store, s.writer, &s.id->keys(), s.links_ctx->metrics},
+                                               s.cfg);
+                  self->monitor(owner);
+                  s.owners.emplace(name, owner);
+                  s.owner_names.emplace(owner.address(), name);
+                  for (auto& l : s.links) caf::anon_send(l, doc_atom::value, name);  // sessions announce it
+                  for (auto& p : s.loading[name]) p.deliver(owner);
+                  s.loading.erase(name);
+                },
+                [=](const caf::error& e) {
+                  auto& s = self->state;
+                  log::write(log::level::error, "node", "cannot load a document",
+                             {{"doc", name}, {"error", render(e)}});
+                  for (auto& p : s.loading[name]) p.deliver(e);
+                  s.loading.erase(name);
+                });
+        return rp;
       },
       [=](docs_atom) -> caf::result<std::vector<std::string>> {
         auto docs = self->state.store->list_docs();
