@@ -53,6 +53,18 @@ void shutdown(self_ptr self, const caf::error& reason) {
   self->send_exit(s.writer, reason);
 }
 
+// Trust and token changes: commit `b`, then update the in-memory trust book
+// (`applied` returns the reply), so that the cache never holds what a crash
+// would lose. A failed commit answers with the store's error.
+template <class T, class Applied>
+caf::result<T> commit_trust(self_ptr self, persistence::write_batch b, Applied applied) {
+  auto rp = self->make_response_promise<T>();
+  self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
+      .then([=](const persistence::commit_result&) mutable { rp.deliver(applied()); },
+            [=](const caf::error& err) mutable { rp.deliver(err); });
+  return rp;
+}
+
 node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::shared_ptr<persistence::store> store,
                                         std::shared_ptr<auth::identity> id, std::shared_ptr<net::runtime> rt,
                                         std::shared_ptr<link_context> links_ctx) {
@@ -209,23 +221,17 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         bool added = !self->state.links_ctx->trust->find(e.key);
         persistence::write_batch b;
         b.put_trust(e.key, auth::to_json(e).dump());
-        auto rp = self->make_response_promise<bool>();
-        self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
-            .then(
-                [=](const persistence::commit_result&) mutable {
-                  self->state.links_ctx->trust->trusted(e);
-                  // A key re-trusted as revoked (or with less) affects new sessions;
-                  // a revocation also ends the live ones.
-                  if (e.revoked)
-                    for (auto& l : self->state.links) caf::anon_send(l, revoke_atom::value, e.key);
-                  // A dialer stopped because we did not trust its peer may
-                  // succeed now.
-                  else
-                    for (auto& [url, d] : self->state.dialers) self->send(d, retry_atom::value);
-                  rp.deliver(added);
-                },
-                [=](const caf::error& err) mutable { rp.deliver(err); });
-        return rp;
+        return commit_trust<bool>(self, std::move(b), [=] {
+          self->state.links_ctx->trust->trusted(e);
+          // A key re-trusted as revoked (or with less) affects new sessions;
+          // a revocation also ends the live ones.
+          if (e.revoked)
+            for (auto& l : self->state.links) caf::anon_send(l, revoke_atom::value, e.key);
+          // A dialer stopped because we did not trust its peer may succeed now.
+          else
+            for (auto& [url, d] : self->state.dialers) self->send(d, retry_atom::value);
+          return added;
+        });
       },
       [=](revoke_atom, const public_key& key) -> caf::result<bool> {
         auto e = self->state.links_ctx->trust->find(key);
@@ -233,17 +239,12 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         e->revoked = true;
         persistence::write_batch b;
         b.put_trust(key, auth::to_json(*e).dump());
-        auto rp = self->make_response_promise<bool>();
         auto entry = *e;
-        self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
-            .then(
-                [=](const persistence::commit_result&) mutable {
-                  self->state.links_ctx->trust->trusted(entry);
-                  for (auto& l : self->state.links) caf::anon_send(l, revoke_atom::value, key);
-                  rp.deliver(true);
-                },
-                [=](const caf::error& err) mutable { rp.deliver(err); });
-        return rp;
+        return commit_trust<bool>(self, std::move(b), [=] {
+          self->state.links_ctx->trust->trusted(entry);
+          for (auto& l : self->state.links) caf::anon_send(l, revoke_atom::value, key);
+          return true;
+        });
       },
       [=](token_atom, auth::token_record r) -> caf::result<std::string> {
         if (r.created_ms == 0) r.created_ms = self->state.cfg.clock.wall_ms();
@@ -251,30 +252,20 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         auto h = auth::hash_token(token);
         persistence::write_batch b;
         b.put_token(h, auth::to_json(r).dump());  // only the hash is stored
-        auto rp = self->make_response_promise<std::string>();
-        self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
-            .then(
-                [=](const persistence::commit_result&) mutable {
-                  self->state.links_ctx->trust->token_added(h, r);
-                  rp.deliver(token);
-                },
-                [=](const caf::error& err) mutable { rp.deliver(err); });
-        return rp;
+        return commit_trust<std::string>(self, std::move(b), [=] {
+          self->state.links_ctx->trust->token_added(h, r);
+          return token;
+        });
       },
       [=](untoken_atom, const hash256& h) -> caf::result<bool> {
         auto tokens = self->state.links_ctx->trust->tokens();
         if (std::none_of(tokens.begin(), tokens.end(), [&](auto& t) { return t.first == h; })) return false;
         persistence::write_batch b;
         b.remove_token(h);
-        auto rp = self->make_response_promise<bool>();
-        self->request(self->state.writer, caf::infinite, commit_atom::value, std::move(b))
-            .then(
-                [=](const persistence::commit_result&) mutable {
-                  self->state.links_ctx->trust->token_removed(h);
-                  rp.deliver(true);
-                },
-                [=](const caf::error& err) mutable { rp.deliver(err); });
-        return rp;
+        return commit_trust<bool>(self, std::move(b), [=] {
+          self->state.links_ctx->trust->token_removed(h);
+          return true;
+        });
       },
       [=](trusted_atom) -> std::vector<auth::trust_entry> { return self->state.links_ctx->trust->entries(); },
       [=](tokens_atom) -> token_list {
