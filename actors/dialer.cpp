@@ -21,7 +21,7 @@ struct dialer_state {
   std::string url;
   std::shared_ptr<link_context> ctx;
   doc_resolver node;
-  caf::actor registry;
+  link_registry registry;
   std::shared_ptr<net::runtime> rt;
   dialer_settings settings;
   time_source clock;
@@ -80,7 +80,7 @@ void dial(self_ptr self) {
   st.link_started = st.clock.steady();
   st.link = spawn_link(self->system(), st.ctx, st.node, st.ctx->cfg.join_token);
   self->monitor(st.link);
-  caf::anon_send(st.registry, register_atom::value, caf::actor_cast<caf::actor>(st.link));
+  caf::anon_send(st.registry, register_atom::value, st.link);
   auto me = caf::actor_cast<dialer_actor>(self);
   // The link is ended by the dialer itself when the dial fails, after it
   // recorded why: its down message then always finds the reason (the link
@@ -100,7 +100,7 @@ bool permanent_refusal(const caf::error& reason) {
 }
 
 dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_ptr<link_context> ctx,
-                          doc_resolver node, caf::actor registry, std::shared_ptr<net::runtime> rt,
+                          doc_resolver node, link_registry registry, std::shared_ptr<net::runtime> rt,
                           dialer_settings settings) {
   return sys.spawn([=](self_ptr self) -> dialer_actor::behavior_type {
     auto& s = self->state;

@@ -50,11 +50,14 @@ using dialer_actor = caf::typed_actor<caf::reacts_to<dial_atom, std::uint64_t>, 
                                       caf::reacts_to<stop_atom>,
                                       caf::replies_to<status_atom>::with<dialer_status>>;
 
+// Where a dialer registers each link it starts (the node).
+using link_registry = caf::typed_actor<caf::reacts_to<register_atom, link_actor>>;
+
 // Whether a link ended with a refusal that waiting cannot change.
 bool permanent_refusal(const caf::error& reason);
 
 dialer_actor spawn_dialer(caf::actor_system& sys, std::string url, std::shared_ptr<link_context> ctx,
-                          doc_resolver node, caf::actor registry, std::shared_ptr<net::runtime> rt,
+                          doc_resolver node, link_registry registry, std::shared_ptr<net::runtime> rt,
                           dialer_settings settings = {});
 
 }  // namespace starling::actors

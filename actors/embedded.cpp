@@ -244,9 +244,9 @@ expected<node_status, std::string> node::status() {
             [&](const caf::error& e) { err = render(e); });
     if (!err.empty()) return make_unexpected(err);
   }
-  std::vector<caf::actor> links;
+  std::vector<link_actor> links;
   self->request(impl_->info.handle, request_timeout, peers_atom::value)
-      .receive([&](const std::vector<caf::actor>& l) { links = l; }, [&](const caf::error& e) { err = render(e); });
+      .receive([&](const std::vector<link_actor>& l) { links = l; }, [&](const caf::error& e) { err = render(e); });
   if (!err.empty()) return make_unexpected(err);
   for (auto& l : links)
     self->request(l, request_timeout, status_atom::value)

@@ -142,7 +142,6 @@ struct peer_info {
 }  // namespace starling::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::peer_info)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<caf::actor>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_ack)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::async_write)

@@ -27,7 +27,7 @@ struct node_state {
   std::shared_ptr<net::runtime> rt;
   listener_ptr listener;  // handed over by spawn_node in a message
   std::shared_ptr<link_context> links_ctx;
-  std::set<caf::actor> links;
+  std::set<link_actor> links;
   std::map<std::string, dialer_actor> dialers;  // by peer URL
   node_config cfg;
   std::shared_ptr<persistence::store> store;
@@ -77,7 +77,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
   for (auto& url : st.cfg.peers)
     if (!st.dialers.count(url))
       st.dialers.emplace(url, spawn_dialer(self->system(), url, st.links_ctx, caf::actor_cast<doc_resolver>(self),
-                                           caf::actor_cast<caf::actor>(self), st.rt, st.cfg.dialer));
+                                           caf::actor_cast<link_registry>(self), st.rt, st.cfg.dialer));
   st.writer = spawn_store_actor(self->system(), st.store, store_limits{st.cfg.max_commit_changes},
                                 st.links_ctx->metrics);
   self->monitor(st.writer);
@@ -154,7 +154,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         std::sort(out.begin(), out.end());
         return out;
       },
-      [=](register_atom, const caf::actor& link) {
+      [=](register_atom, const link_actor& link) {
         self->monitor(link);
         self->state.links.insert(link);
       },
@@ -163,7 +163,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         auto it = s.dialers.find(url);
         if (it != s.dialers.end()) return self->send(it->second, retry_atom::value);  // one dialer a URL
         s.dialers.emplace(url, spawn_dialer(self->system(), url, s.links_ctx, caf::actor_cast<doc_resolver>(self),
-                                            caf::actor_cast<caf::actor>(self), s.rt, s.cfg.dialer));
+                                            caf::actor_cast<link_registry>(self), s.rt, s.cfg.dialer));
       },
       [=](listening_atom, listener_ptr& l) { self->state.listener = std::move(l); },
       [=](dialers_atom) -> caf::result<std::vector<dialer_status>> {
@@ -187,7 +187,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
                   });
         return rp;
       },
-      [=](peers_atom) -> std::vector<caf::actor> {
+      [=](peers_atom) -> std::vector<link_actor> {
         return {self->state.links.begin(), self->state.links.end()};
       },
       [=](join_atom, const hash256& token_hash, const public_key& key) -> caf::result<bool> {
@@ -335,7 +335,7 @@ expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_c
         *rt, cfg.net,
         [sysp, ctx, node](const std::shared_ptr<net::ws_connection>&) -> std::shared_ptr<net::connection_handler> {
           auto link = spawn_link(*sysp, ctx, caf::actor_cast<doc_resolver>(node), std::nullopt);
-          caf::anon_send(node, register_atom::value, caf::actor_cast<caf::actor>(link));
+          caf::anon_send(node, register_atom::value, link);
           return make_bridge(link);
         },
         nullptr, &error);

@@ -29,12 +29,12 @@ using listener_ptr = std::shared_ptr<net::listener>;
 using node_actor = caf::typed_actor<
     caf::replies_to<doc_atom, std::string>::with<doc_owner_actor>,
     caf::replies_to<docs_atom>::with<std::vector<std::string>>,
-    caf::reacts_to<register_atom, caf::actor>,  // a link, told about new documents
+    caf::reacts_to<register_atom, link_actor>,  // a link, told about new documents
     caf::reacts_to<dial_atom, std::string>,     // add a peer URL (or re-arm its refused dialer)
     // The sync listener, handed over once by spawn_node: the node owns it
     // from then on (stops it on shutdown); nobody else touches it.
     caf::reacts_to<listening_atom, listener_ptr>,
-    caf::replies_to<peers_atom>::with<std::vector<caf::actor>>,  // the live links
+    caf::replies_to<peers_atom>::with<std::vector<link_actor>>,  // the live links
     caf::replies_to<dialers_atom>::with<std::vector<dialer_status>>,
     caf::replies_to<join_atom, hash256, public_key>::with<bool>,  // a link uses a join token
     // Trust management: each reply comes after the change is committed.

@@ -80,3 +80,5 @@ link_actor spawn_link(caf::actor_system& sys, std::shared_ptr<link_context> ctx,
 
 }  // namespace starling::actors
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::connection_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::link_actor)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<starling::actors::link_actor>)

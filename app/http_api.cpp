@@ -175,10 +175,10 @@ void gather(self_ptr self, std::function<void(node_snapshot)> done) {
           [=](const caf::error&) { p->finish_one(); });
   self->request(node, ask_timeout, peers_atom::value)
       .then(
-          [=](const std::vector<caf::actor>& links) {
+          [=](const std::vector<link_actor>& links) {
             p->outstanding += static_cast<int>(links.size());
             for (auto& l : links)
-              self->request(caf::actor_cast<link_actor>(l), ask_timeout, status_atom::value)
+              self->request(l, ask_timeout, status_atom::value)
                   .then([=](const peer_info& info) {
                           p->snap.peers.push_back(info);
                           p->finish_one();
