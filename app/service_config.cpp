@@ -9,6 +9,7 @@
 
 #include "auth/identity.hpp"
 #include "auth/permissions.hpp"
+#include "crdt/json_parse.hpp"
 #include "net/dial.hpp"
 
 extern char** environ;
@@ -334,9 +335,9 @@ result apply_json(service_config& cfg, const json& j) {
 }
 
 result apply_json_text(service_config& cfg, const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return fail("not valid JSON");
-  return apply_json(cfg, j);
+  auto j = parse_json(text, config_json_limits);
+  if (!j) return fail(j.error().message);
+  return apply_json(cfg, *j);
 }
 
 result apply_env(service_config& cfg, const std::map<std::string, std::string>& env) {

@@ -19,6 +19,7 @@
 #include "actors/config.hpp"
 #include "actors/log.hpp"
 #include "crdt/expected.hpp"
+#include "crdt/json_parse.hpp"
 
 namespace starling::app {
 
@@ -34,6 +35,10 @@ struct host_port {
 // "host:port", "[v6]:port" or ":port" (host 127.0.0.1); port 0 is ephemeral.
 expected<host_port, std::string> parse_host_port(const std::string& text);
 bool is_loopback(const std::string& host);
+
+// The config file is read with these bounds (crdt/json_parse.hpp): its
+// deepest key is three levels down.
+inline constexpr json_limits config_json_limits{/*max_depth=*/16, /*max_bytes=*/std::size_t{1} << 20};
 
 struct service_config {
   actors::node_config node;  // data_dir, listen address/port (node.net), peers, trusted, limits
