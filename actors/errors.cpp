@@ -10,6 +10,7 @@ const char* to_string(errc e) {
     case errc::shutting_down: return "shutting_down";
     case errc::overloaded: return "overloaded";
     case errc::peer_closed: return "peer_closed";
+    case errc::invalid_mutation: return "invalid_mutation";
   }
   return "unknown";
 }

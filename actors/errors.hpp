@@ -10,12 +10,13 @@
 namespace starling::actors {
 
 enum class errc : std::uint8_t {
-  bad_request = 1,  // the caller's input is invalid (mutation refused, bad doc name): do not retry
+  bad_request = 1,  // the caller's input is invalid (bad doc name, malformed request): do not retry
   storage,          // the store failed to commit: the node is unhealthy, retry later
   not_found,        // no such document or path
   shutting_down,    // the node is stopping
   overloaded,       // a bound was hit (pending, queue): retry later
   peer_closed,      // a peer session ended abnormally (detail: close code and reason): the dialer retries
+  invalid_mutation, // a well-formed mutation the document refused (no such path, wrong kind): do not retry
 };
 
 constexpr caf::atom_value error_category = caf::atom("starling");

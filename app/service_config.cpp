@@ -196,6 +196,9 @@ result apply_json(service_config& cfg, const json& j) {
       {"commit_changes", size_setter(n.max_commit_changes, 1, big)},
       {"uncommitted_changes", size_setter(n.max_uncommitted_changes, 0, big)},
       {"event_streams", size_setter(cfg.max_event_streams, 0, 1u << 20)},
+      {"http_json_depth", size_setter(cfg.http_json_depth, 1, 4096)},
+      {"docs_page_default", size_setter(cfg.docs_page_default, 1, 1u << 20)},
+      {"docs_page_max", size_setter(cfg.docs_page_max, 1, 1u << 20)},
       {"sync_batch_bytes", size_setter(n.sync.max_batch_bytes, 1024, std::uint64_t{1} << 30)},
       {"held_changes", size_setter(n.sync.max_held_changes, 1, big)},
       {"max_lags", size_setter(n.sync.max_lags, 1, 1u << 20)},
@@ -419,6 +422,8 @@ result validate(const service_config& cfg) {
   if (cfg.node.net.ping_interval.count() > 0 && cfg.node.net.pong_timeout.count() > 0 &&
       cfg.node.net.pong_timeout <= cfg.node.net.ping_interval)
     return fail("'timeouts.pong_timeout_ms' must exceed 'timeouts.ping_interval_ms'");
+  if (cfg.docs_page_default > cfg.docs_page_max)
+    return fail("'limits.docs_page_default' must not exceed 'limits.docs_page_max'");
   std::set<std::string> seen;
   for (auto& p : cfg.node.peers)
     if (!seen.insert(p).second) return fail("peer '" + p + "' is listed twice");

@@ -50,6 +50,14 @@ struct service_config {
   log::format log_format = log::format::text;
   // SSE streams: at most this many open at once.
   std::size_t max_event_streams = 256;
+  // Request bodies of the HTTP API: arrays and objects open at once (a
+  // mutation's value may nest document_limits::max_value_depth deep inside
+  // the body's own three levels). Their size is node.net.http_body_limit.
+  std::size_t http_json_depth = 128;
+  // GET /v1/docs: documents per page when the request names no limit, and
+  // the largest limit a request may ask for.
+  std::size_t docs_page_default = 100;
+  std::size_t docs_page_max = 1000;
 };
 
 // The defaults: sync on 127.0.0.1:7400, HTTP on 127.0.0.1:7480, durable.

@@ -97,6 +97,21 @@ TEST_CASE("config: the file is read by the guarded JSON parser", "[config]") {
   CHECK(error_of(std::string(config_json_limits.max_bytes + 1, ' ')).find("exceeds the limit") != std::string::npos);
 }
 
+TEST_CASE("config: the HTTP API's JSON depth and page sizes are settings", "[config]") {
+  auto cfg = default_service_config();
+  CHECK(cfg.http_json_depth == 128);
+  CHECK(cfg.docs_page_default == 100);
+  CHECK(cfg.docs_page_max == 1000);
+  REQUIRE(apply_json_text(cfg, R"({"limits": {"http_json_depth": 32, "docs_page_default": 10, "docs_page_max": 50}})"));
+  CHECK(cfg.http_json_depth == 32);
+  CHECK(cfg.docs_page_default == 10);
+  CHECK(cfg.docs_page_max == 50);
+  cfg.node.data_dir = "/tmp/x";
+  CHECK(validate(cfg));
+  cfg.docs_page_default = 51;
+  CHECK_FALSE(validate(cfg));
+}
+
 TEST_CASE("config: environment variables override the file and are checked too", "[config]") {
   auto cfg = default_service_config();
   REQUIRE(apply_json_text(cfg, R"({"data_dir": "/a", "durability": "sync"})"));
