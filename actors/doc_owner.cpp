@@ -138,8 +138,8 @@ doc_owner_actor::behavior_type doc_owner_behavior(self_ptr self, std::string doc
         auto& s = self->state;
         auto c = s.d->make_change(req.mutations, *s.deps.author, static_cast<std::uint64_t>(s.cfg.clock.wall_ms()));
         if (!c) {
-          p.deliver(make_error(errc::bad_request, "mutation " + std::to_string(c.error().index) + " at '" +
-                                                      c.error().path + "': " + c.error().message));
+          p.deliver(make_error(errc::invalid_mutation, "mutation " + std::to_string(c.error().index) + " at '" +
+                                                           c.error().path + "': " + c.error().message));
           return p;
         }
         if (s.deps.metrics) s.deps.metrics->changes_local.fetch_add(1, std::memory_order_relaxed);

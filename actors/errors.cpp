@@ -6,23 +6,19 @@ const char* to_string(errc e) {
   switch (e) {
     case errc::bad_request: return "bad_request";
     case errc::storage: return "storage";
-    case errc::not_found: return "not_found";
-    case errc::shutting_down: return "shutting_down";
-    case errc::overloaded: return "overloaded";
     case errc::peer_closed: return "peer_closed";
     case errc::refused: return "refused";
     case errc::storage_full: return "storage_full";
     case errc::conflict: return "conflict";
+    case errc::invalid_mutation: return "invalid_mutation";
   }
   return "unknown";
 }
 
-namespace {
 std::string detail_of(const caf::error& e) {
   if (!e.context().empty() && e.context().match_elements<std::string>()) return e.context().get_as<std::string>(0);
   return {};
 }
-}  // namespace
 
 caf::error from_store(const persistence::store_error& e) {
   using persistence::store_errc;

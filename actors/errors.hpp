@@ -12,15 +12,13 @@
 namespace starling::actors {
 
 enum class errc : std::uint8_t {
-  bad_request = 1,  // the caller's input is invalid (mutation refused, bad doc name): do not retry
+  bad_request = 1,  // the caller's input is invalid (bad doc name, malformed request): do not retry
   storage,          // the store failed to commit: the node is unhealthy, retry later
-  not_found,        // no such document or path
-  shutting_down,    // the node is stopping
-  overloaded,       // a bound was hit (pending, queue): retry later
   peer_closed,      // a peer session ended abnormally (detail: close code and reason): the dialer retries
   refused,          // the peer refused us (or we it) for a reason waiting cannot change: do not redial
   storage_full,     // the store's map or the disk is full: an operator must make room
   conflict,         // the store refused a write that conflicts with what it holds (a used token)
+  invalid_mutation, // a well-formed mutation the document refused (no such path, wrong kind): do not retry
 };
 
 constexpr caf::atom_value error_category = caf::atom("starling");
@@ -39,5 +37,7 @@ caf::error from_store(const persistence::store_error& e);
 std::string render(const caf::error& e);
 // Only the detail ("no such path /a"); render() when there is none.
 std::string render_detail(const caf::error& e);
+// Only the detail; empty when there is none.
+std::string detail_of(const caf::error& e);
 
 }  // namespace starling::actors

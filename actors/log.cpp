@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -29,23 +28,62 @@ std::string timestamp(long long unix_ms) {
   std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
-  return buf;
+  // strftime bounds its output itself; the milliseconds are three digits.
+  char buf[64];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out(buf, n);
+  auto ms = static_cast<int>(unix_ms % 1000);
+  if (ms < 0) ms += 1000;
+  out += '.';
+  out += static_cast<char>('0' + ms / 100);
+  out += static_cast<char>('0' + ms / 10 % 10);
+  out += static_cast<char>('0' + ms % 10);
+  out += 'Z';
+  return out;
 }
 
+// Values and messages carry text from outside (a peer's close reason, a
+// URL): escaped so that one event stays one line and cannot forge fields.
+// ensure_ascii: control characters, DEL and everything non-ASCII become
+// \u escapes, so no byte can drive a terminal.
+std::string quoted(std::string_view v) {
+  return nlohmann::json(std::string(v)).dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
+}
+
+bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
 // A value goes bare when it is a plain token, else quoted with escapes.
-void append_value(std::string& out, const std::string& v) {
+void append_value(std::string& out, std::string_view v) {
   bool plain = !v.empty();
   for (char c : v)
-    if (c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20) plain = false;
-  if (plain) {
-    out += v;
-    return;
-  }
-  out += nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (c == ' ' || c == '"' || c == '=' || c == '\\' || is_control(c) || static_cast<unsigned char>(c) >= 0x80)
+      plain = false;
+  if (plain) out += v;
+  else out += quoted(v);
 }
+
+// A message goes bare when nothing in it could read as a field, a quote or
+// a line break; else it is quoted as a whole.
+void append_message(std::string& out, std::string_view m) {
+  bool plain = true;
+  for (char c : m)
+    if (c == '"' || c == '=' || c == '\\' || is_control(c)) plain = false;
+  if (plain) out += m;
+  else out += quoted(m);
+}
+
+// Keys and components are the code's own words; anything else is replaced
+// rather than trusted.
+void append_name(std::string& out, std::string_view k) {
+  if (k.empty()) out += '_';
+  for (char c : k) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-';
+    out += ok ? c : '_';
+  }
+}
+
+bool is_line_key(std::string_view k) { return k == "ts" || k == "level" || k == "component" || k == "msg"; }
 }  // namespace
 
 void configure(level min, format f) {
@@ -77,19 +115,20 @@ std::string render(format f, level l, std::string_view component, std::string_vi
     j["level"] = name(l);
     j["component"] = std::string(component);
     j["msg"] = std::string(message);
-    for (auto& [k, v] : fields) j[std::string(k)] = v;
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    // A field never replaces the line's own keys.
+    for (auto& [k, v] : fields) j[is_line_key(k) ? "field." + std::string(k) : std::string(k)] = v;
+    return j.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace) + "\n";
   }
   std::string line = timestamp(unix_ms);
   line += ' ';
   line += name(l);
   line += ' ';
-  line += component;
+  append_name(line, component);
   line += ' ';
-  line += message;
+  append_message(line, message);
   for (auto& [k, v] : fields) {
     line += ' ';
-    line += k;
+    append_name(line, k);
     line += '=';
     append_value(line, v);
   }

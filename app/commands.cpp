@@ -18,6 +18,7 @@
 #include "app/service.hpp"
 #include "auth/identity.hpp"
 #include "auth/token.hpp"
+#include "crdt/json_parse.hpp"
 #include "net/http_client.hpp"
 
 namespace starling::app {
@@ -243,7 +244,8 @@ std::optional<api_answer> call(const client_options& o, const std::string& metho
   }
   api_answer a;
   a.status = r->status;
-  a.body = json::parse(r->body, nullptr, false);
+  auto parsed = parse_json(r->body, o.reply_json);
+  a.body = parsed ? std::move(*parsed) : json(json::value_t::discarded);
   if (a.status >= 400) {
     std::string msg = a.body.is_object() && a.body.contains("error")
                           ? a.body["error"].value("code", std::string("error")) + ": " +
@@ -288,9 +290,9 @@ int cmd_put(const client_options& o, const std::string& doc, const std::string& 
             const std::string& op) {
   json m{{"op", op}, {"path", pointer}};
   if (op == "set" || op == "ins" || op == "inc") {
-    auto v = json::parse(json_text, nullptr, false);
-    if (v.is_discarded()) return usage_error("VALUE is not valid JSON (a string needs quotes: '\"text\"')");
-    m["value"] = v;
+    auto v = parse_json(json_text);
+    if (!v) return usage_error("VALUE is not accepted as JSON: " + v.error().message + " (a string needs quotes: '\"text\"')");
+    m["value"] = std::move(*v);
   } else if (!json_text.empty()) {
     return usage_error("'" + op + "' takes no VALUE");
   }
@@ -353,9 +355,9 @@ int cmd_watch(const client_options& o, const std::string& doc, const std::string
     return exit_failure;
   }
   if (code != exit_ok) {
-    auto j = json::parse(error_body, nullptr, false);
+    auto j = parse_json(error_body, o.reply_json);
     std::cerr << "starling: "
-              << (j.is_object() && j.contains("error") ? j["error"].value("message", std::string()) : error_body)
+              << (j && j->is_object() && j->contains("error") ? (*j)["error"].value("message", std::string()) : error_body)
               << "\n";
     return code;
   }

@@ -44,6 +44,9 @@ struct client_options {
   std::string api_token;                       // --api-token, STARLING_API_TOKEN, or DATA_DIR/api.token
   std::string data_dir;                        // to find api.token
   int timeout_ms = 10'000;
+  // The node's replies are read with the project's guarded JSON parser: a
+  // document nests at most 128 containers, a reply wraps it in two more.
+  json_limits reply_json{/*max_depth=*/256, /*max_bytes=*/std::size_t{64} << 20};
 };
 void fill_client_defaults(client_options& o);
 

@@ -11,9 +11,11 @@
 
 #include "actors/errors.hpp"
 #include "actors/node_actor.hpp"
+#include "app/http_errors.hpp"
 #include "app/snapshot.hpp"
 #include "app/web_assets.hpp"
 #include "auth/token.hpp"
+#include "crdt/json_parse.hpp"
 #include "net/http.hpp"
 #include "net/listener.hpp"
 #include "net/runtime.hpp"
@@ -45,15 +47,8 @@ net::http_response error_reply(unsigned status, const char* code, const std::str
 
 // The status and error code for a failed request to the node.
 net::http_response from_caf_error(const caf::error& e) {
-  if (e.category() == caf::atom("starling")) {
-    switch (static_cast<errc>(e.code())) {
-      case errc::bad_request: return error_reply(422, "invalid_mutation", render(e));
-      case errc::storage: return error_reply(503, "storage", render(e));
-      default: break;
-    }
-  }
-  if (e == caf::sec::request_timeout) return error_reply(503, "timeout", "the node did not answer in time");
-  return error_reply(500, "internal", render(e));
+  auto f = http_failure_of(e);
+  return error_reply(f.status, f.code.c_str(), f.message);
 }
 
 int hex_value(char c) {
@@ -128,6 +123,7 @@ struct shared_ctx {
   std::atomic<std::uint64_t> event_streams{0};
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> bad_requests{0};
+  std::atomic<std::uint64_t> json_refused{0};  // bodies parse_json refused
 };
 
 struct api_state {
@@ -138,7 +134,9 @@ struct api_state {
 using self_ptr = api_actor::stateful_pointer<api_state>;
 
 // Collects a node_snapshot through asynchronous requests, then calls done.
-void gather(self_ptr self, std::function<void(node_snapshot)> done) {
+// Without with_docs the snapshot lists no documents (asking every owner
+// costs in proportion to the documents).
+void gather(self_ptr self, std::function<void(node_snapshot)> done, bool with_docs = true) {
   struct pending {
     node_snapshot snap;
     int outstanding = 3;  // docs, peers, dialers
@@ -152,9 +150,11 @@ void gather(self_ptr self, std::function<void(node_snapshot)> done) {
   p->snap.node_id = ctx->node.node_id;
   p->snap.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx->started).count();
   p->snap.event_streams = ctx->event_streams.load();
+  p->snap.http_json_refused = ctx->json_refused.load();
   p->done = std::move(done);
   auto node = ctx->node.handle;
-  self->request(node, ask_timeout, docs_atom::value)
+  if (!with_docs) p->finish_one();
+  else self->request(node, ask_timeout, docs_atom::value)
       .then(
           [=](const std::vector<std::string>& names) {
             p->outstanding += static_cast<int>(names.size());
@@ -214,30 +214,91 @@ bool authorized(const shared_ctx& ctx, const net::http_request& req) {
   return ctx.token_hashes.count(to_hex(auth::hash_token(std::string_view(*h).substr(7)))) != 0;
 }
 
-void handle_docs_list(self_ptr self, net::http_reply reply) {
-  gather(self, [reply](node_snapshot s) {
-    std::sort(s.docs.begin(), s.docs.end(), [](auto& a, auto& b) { return a.doc < b.doc; });
+// A request body through the project's guarded JSON parser (nesting,
+// integer range, repeated keys); a refusal is answered 400 with the
+// parser's code in error.detail, counted, and gives nullopt.
+std::optional<json> parse_body(self_ptr self, const net::http_request& req, const net::http_reply& reply) {
+  auto& ctx = *self->state.ctx;
+  auto j = parse_json(req.body, json_limits{ctx.cfg.http_json_depth, ctx.cfg.node.net.http_body_limit});
+  if (j) return std::move(*j);
+  ++ctx.json_refused;
+  reply(json_reply(400, json{{"error",
+                              {{"code", "bad_request"},
+                               {"message", "the body is not accepted as JSON: " + j.error().message},
+                               {"detail", to_string(j.error().code)}}}}));
+  return std::nullopt;
+}
+
+// GET /v1/docs[?after=NAME][&limit=N]: one page of documents in name order,
+// read from the store (one entry per document listed), then the status of
+// each listed document from its owner. "next" is set when more may follow.
+void handle_docs_list(self_ptr self, const net::http_request& req, net::http_reply reply) {
+  auto& ctx = *self->state.ctx;
+  bool bad = false;
+  auto after = query_param(req.target, "after", &bad).value_or("");
+  auto limit_text = query_param(req.target, "limit", &bad);
+  if (bad) return reply(error_reply(400, "bad_request", "a query parameter has a bad %-escape"));
+  if (!after.empty() && !valid_doc_name(after))
+    return reply(error_reply(400, "bad_request", "'after' must be a document name"));
+  std::size_t limit = ctx.cfg.docs_page_default;
+  if (limit_text) {
+    const auto& t = *limit_text;
+    if (t.empty() || t.size() > 9 || t.find_first_not_of("0123456789") != std::string::npos || std::stoul(t) == 0 ||
+        std::stoul(t) > ctx.cfg.docs_page_max)
+      return reply(error_reply(400, "bad_request",
+                               "'limit' must be a number from 1 to " + std::to_string(ctx.cfg.docs_page_max)));
+    limit = std::stoul(t);
+  }
+  auto names = ctx.store->list_docs(after, limit);
+  if (!names) return reply(error_reply(503, "storage", names.error().message));
+  struct pending {
+    std::vector<doc_status> docs;
+    std::size_t outstanding = 0;
+    std::optional<std::string> next;
+  };
+  auto p = std::make_shared<pending>();
+  p->outstanding = names->size();
+  if (names->size() == limit) p->next = names->back();
+  auto finish = [p, reply] {
+    if (--p->outstanding != 0) return;
+    std::sort(p->docs.begin(), p->docs.end(), [](auto& a, auto& b) { return a.doc < b.doc; });
     json docs = json::array();
-    for (auto& d : s.docs) docs.push_back(to_json(d));
-    reply(json_reply(200, json{{"docs", docs}}));
-  });
+    for (auto& d : p->docs) docs.push_back(to_json(d));
+    json out{{"docs", docs}};
+    if (p->next) out["next"] = *p->next;
+    reply(json_reply(200, out));
+  };
+  if (names->empty()) {
+    ++p->outstanding;
+    return finish();
+  }
+  auto node = ctx.node.handle;
+  for (auto& name : *names)
+    self->request(node, ask_timeout, doc_atom::value, name)
+        .then(
+            [=](const doc_owner_actor& owner) {
+              self->request(owner, ask_timeout, status_atom::value)
+                  .then(
+                      [=](const doc_status& st) {
+                        p->docs.push_back(st);
+                        finish();
+                      },
+                      [=](const caf::error&) { finish(); });
+            },
+            [=](const caf::error&) { finish(); });
 }
 
 // Asks the owner of an existing document; 404 if the node has no such doc
-// (a read must not create one).
+// (a read must not create one). Existence is one key lookup in the store,
+// whatever the number of documents.
 void with_existing_doc(self_ptr self, const std::string& doc, net::http_reply reply,
                        std::function<void(const doc_owner_actor&)> f) {
-  auto node = self->state.ctx->node.handle;
-  self->request(node, ask_timeout, docs_atom::value)
-      .then(
-          [=](const std::vector<std::string>& names) {
-            if (std::find(names.begin(), names.end(), doc) == names.end())
-              return reply(error_reply(404, "not_found", "no document '" + doc + "'"));
-            self->request(node, ask_timeout, doc_atom::value, doc)
-                .then([=](const doc_owner_actor& owner) { f(owner); },
-                      [=](const caf::error& e) { reply(from_caf_error(e)); });
-          },
-          [=](const caf::error& e) { reply(from_caf_error(e)); });
+  auto& ctx = *self->state.ctx;
+  auto known = ctx.store->has_doc(doc);
+  if (!known) return reply(error_reply(503, "storage", known.error().message));
+  if (!*known) return reply(error_reply(404, "not_found", "no document '" + doc + "'"));
+  self->request(ctx.node.handle, ask_timeout, doc_atom::value, doc)
+      .then([=](const doc_owner_actor& owner) { f(owner); }, [=](const caf::error& e) { reply(from_caf_error(e)); });
 }
 
 void handle_doc_read(self_ptr self, const std::string& doc, const net::http_request& req, net::http_reply reply) {
@@ -267,8 +328,9 @@ void handle_doc_read(self_ptr self, const std::string& doc, const net::http_requ
 }
 
 void handle_write(self_ptr self, const std::string& doc, const net::http_request& req, net::http_reply reply) {
-  auto body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) return reply(error_reply(400, "bad_request", "the body is not valid JSON"));
+  auto parsed = parse_body(self, req, reply);
+  if (!parsed) return;
+  json& body = *parsed;
   const json* list = &body;
   if (body.is_object()) {
     if (!body.contains("mutations") || body.size() != 1)
@@ -312,7 +374,9 @@ void handle_trust(self_ptr self, const net::http_request& req, const std::vector
     return;
   }
   if (req.method == "POST" && parts.size() == 2) {
-    auto body = json::parse(req.body, nullptr, false);
+    auto parsed = parse_body(self, req, reply);
+    if (!parsed) return;
+    json& body = *parsed;
     if (!body.is_object()) return reply(error_reply(400, "bad_request", "expected a JSON object"));
     auth::trust_entry e;
     auto key_field = string_field(body, "key", "");
@@ -375,7 +439,9 @@ void handle_tokens(self_ptr self, const net::http_request& req, const std::vecto
     return;
   }
   if (req.method == "POST" && parts.size() == 2) {
-    auto body = json::parse(req.body, nullptr, false);
+    auto parsed = parse_body(self, req, reply);
+    if (!parsed) return;
+    json& body = *parsed;
     if (!body.is_object()) return reply(error_reply(400, "bad_request", "expected a JSON object"));
     auth::token_record r;
     auto perm_field = string_field(body, "perm", "read,write");
@@ -642,8 +708,10 @@ void route(self_ptr self, const net::http_request& req, net::http_reply reply) {
   }
   if (path == "/readyz") {
     if (!get) return reply(error_reply(405, "method_not_allowed", "use GET"));
-    self->request(ctx.node.handle, std::chrono::seconds(2), docs_atom::value)
-        .then([=](const std::vector<std::string>&) { reply(json_reply(200, json{{"ready", true}})); },
+    // Answered by the node actor itself, at a cost that does not grow with
+    // the documents.
+    self->request(ctx.node.handle, std::chrono::seconds(2), peers_atom::value)
+        .then([=](const std::vector<link_actor>&) { reply(json_reply(200, json{{"ready", true}})); },
               [=](const caf::error& e) {
                 reply(json_reply(503, json{{"ready", false}, {"error", {{"code", "not_ready"}, {"message", render(e)}}}}));
               });
@@ -684,19 +752,22 @@ void route(self_ptr self, const net::http_request& req, net::http_reply reply) {
     }
     if (parts[1] == "peers" && parts.size() == 2) {
       if (!get) return reply(error_reply(405, "method_not_allowed", "use GET"));
-      return gather(self, [reply](node_snapshot s) {
-        json peers = json::array(), dialers = json::array();
-        for (auto& p : s.peers) peers.push_back(to_json(p));
-        for (auto& d : s.dialers) dialers.push_back(to_json(d));
-        reply(json_reply(200, json{{"peers", peers}, {"dialers", dialers}}));
-      });
+      return gather(
+          self,
+          [reply](node_snapshot s) {
+            json peers = json::array(), dialers = json::array();
+            for (auto& p : s.peers) peers.push_back(to_json(p));
+            for (auto& d : s.dialers) dialers.push_back(to_json(d));
+            reply(json_reply(200, json{{"peers", peers}, {"dialers", dialers}}));
+          },
+          /*with_docs=*/false);
     }
     if (parts[1] == "trust") return handle_trust(self, req, parts, reply);
     if (parts[1] == "tokens") return handle_tokens(self, req, parts, reply);
     if (parts[1] == "docs") {
       if (parts.size() == 2) {
         if (!get) return reply(error_reply(405, "method_not_allowed", "use GET"));
-        return handle_docs_list(self, reply);
+        return handle_docs_list(self, req, reply);
       }
       const std::string& doc = parts[2];
       if (!valid_doc_name(doc))

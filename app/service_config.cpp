@@ -9,6 +9,7 @@
 
 #include "auth/identity.hpp"
 #include "auth/permissions.hpp"
+#include "crdt/json_parse.hpp"
 #include "net/dial.hpp"
 
 extern char** environ;
@@ -195,6 +196,9 @@ result apply_json(service_config& cfg, const json& j) {
       {"commit_changes", size_setter(n.max_commit_changes, 1, big)},
       {"uncommitted_changes", size_setter(n.max_uncommitted_changes, 0, big)},
       {"event_streams", size_setter(cfg.max_event_streams, 0, 1u << 20)},
+      {"http_json_depth", size_setter(cfg.http_json_depth, 1, 4096)},
+      {"docs_page_default", size_setter(cfg.docs_page_default, 1, 1u << 20)},
+      {"docs_page_max", size_setter(cfg.docs_page_max, 1, 1u << 20)},
       {"sync_batch_bytes", size_setter(n.sync.max_batch_bytes, 1024, std::uint64_t{1} << 30)},
       {"held_changes", size_setter(n.sync.max_held_changes, 1, big)},
       {"max_lags", size_setter(n.sync.max_lags, 1, 1u << 20)},
@@ -334,9 +338,9 @@ result apply_json(service_config& cfg, const json& j) {
 }
 
 result apply_json_text(service_config& cfg, const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return fail("not valid JSON");
-  return apply_json(cfg, j);
+  auto j = parse_json(text, config_json_limits);
+  if (!j) return fail(j.error().message);
+  return apply_json(cfg, *j);
 }
 
 result apply_env(service_config& cfg, const std::map<std::string, std::string>& env) {
@@ -418,6 +422,8 @@ result validate(const service_config& cfg) {
   if (cfg.node.net.ping_interval.count() > 0 && cfg.node.net.pong_timeout.count() > 0 &&
       cfg.node.net.pong_timeout <= cfg.node.net.ping_interval)
     return fail("'timeouts.pong_timeout_ms' must exceed 'timeouts.ping_interval_ms'");
+  if (cfg.docs_page_default > cfg.docs_page_max)
+    return fail("'limits.docs_page_default' must not exceed 'limits.docs_page_max'");
   std::set<std::string> seen;
   for (auto& p : cfg.node.peers)
     if (!seen.insert(p).second) return fail("peer '" + p + "' is listed twice");

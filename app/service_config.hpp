@@ -19,6 +19,7 @@
 #include "actors/config.hpp"
 #include "actors/log.hpp"
 #include "crdt/expected.hpp"
+#include "crdt/json_parse.hpp"
 
 namespace starling::app {
 
@@ -35,6 +36,10 @@ struct host_port {
 expected<host_port, std::string> parse_host_port(const std::string& text);
 bool is_loopback(const std::string& host);
 
+// The config file is read with these bounds (crdt/json_parse.hpp): its
+// deepest key is three levels down.
+inline constexpr json_limits config_json_limits{/*max_depth=*/16, /*max_bytes=*/std::size_t{1} << 20};
+
 struct service_config {
   actors::node_config node;  // data_dir, listen address/port (node.net), peers, trusted, limits
   host_port http{"127.0.0.1", default_http_port};
@@ -45,6 +50,14 @@ struct service_config {
   log::format log_format = log::format::text;
   // SSE streams: at most this many open at once.
   std::size_t max_event_streams = 256;
+  // Request bodies of the HTTP API: arrays and objects open at once (a
+  // mutation's value may nest document_limits::max_value_depth deep inside
+  // the body's own three levels). Their size is node.net.http_body_limit.
+  std::size_t http_json_depth = 128;
+  // GET /v1/docs: documents per page when the request names no limit, and
+  // the largest limit a request may ask for.
+  std::size_t docs_page_default = 100;
+  std::size_t docs_page_max = 1000;
 };
 
 // The defaults: sync on 127.0.0.1:7400, HTTP on 127.0.0.1:7480, durable.

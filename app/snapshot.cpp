@@ -209,6 +209,9 @@ std::string prometheus_text(const node_snapshot& s, const actors::node_metrics& 
   for (auto& d : s.docs) p.sample("starling_doc_forks", static_cast<double>(d.forks), "doc=\"" + label(d.doc) + "\"");
   p.family("starling_event_streams", "gauge", "Open Server-Sent Event streams.");
   p.sample("starling_event_streams", static_cast<double>(s.event_streams));
+  p.family("starling_http_json_refused_total", "counter",
+           "HTTP request bodies refused by the JSON parser (syntax, depth, integer range, repeated key).");
+  p.sample("starling_http_json_refused_total", static_cast<double>(s.http_json_refused));
   p.family("starling_uptime_seconds", "gauge", "Seconds since the node started.");
   p.sample("starling_uptime_seconds", s.uptime_seconds);
   return p.str();

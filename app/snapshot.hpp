@@ -23,6 +23,7 @@ struct node_snapshot {
   std::vector<actors::peer_info> peers;
   std::vector<actors::dialer_status> dialers;
   std::uint64_t event_streams = 0;  // open SSE streams
+  std::uint64_t http_json_refused = 0;  // HTTP bodies the JSON parser refused
 };
 
 nlohmann::json to_json(const frontier& f);

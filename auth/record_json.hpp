@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/identity.hpp"
+#include "crdt/json_parse.hpp"
 #include "auth/permissions.hpp"
 
 namespace starling::auth::record_json {
@@ -112,11 +113,16 @@ class reader {
   const char* what_;
 };
 
-// Parses JSON text without letting the library's exceptions out.
-inline std::optional<nlohmann::json> parse_text(std::string_view text) {
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return std::nullopt;
-  return j;
+// Trust entries and token records are flat objects with one list; 256
+// patterns of 128 bytes and a 4 KiB note fit well inside max_bytes.
+inline constexpr json_limits record_limits{/*max_depth=*/8, /*max_bytes=*/std::size_t{256} << 10};
+
+// Parses a record's JSON text with the project's guarded parser; the error
+// says what was wrong ("an object repeats the key 'perm'").
+inline expected<nlohmann::json, std::string> parse_text(std::string_view text) {
+  auto j = parse_json(text, record_limits);
+  if (!j) return make_unexpected(j.error().message);
+  return std::move(*j);
 }
 
 }  // namespace starling::auth::record_json

@@ -77,7 +77,7 @@ expected<token_record, auth_error> token_record_from_json(const nlohmann::json& 
 
 expected<token_record, auth_error> token_record_from_json_text(std::string_view text) {
   auto j = record_json::parse_text(text);
-  if (!j) return make_unexpected(malformed("token record: not valid JSON"));
+  if (!j) return make_unexpected(malformed("token record: " + j.error()));
   return token_record_from_json(*j);
 }
 

@@ -97,7 +97,7 @@ expected<trust_entry, auth_error> trust_entry_from_json(const nlohmann::json& j)
 
 expected<trust_entry, auth_error> trust_entry_from_json_text(std::string_view text) {
   auto j = record_json::parse_text(text);
-  if (!j) return make_unexpected(auth_error{auth_errc::malformed, "trust entry: not valid JSON"});
+  if (!j) return make_unexpected(auth_error{auth_errc::malformed, "trust entry: " + j.error()});
   return trust_entry_from_json(*j);
 }
 

@@ -18,6 +18,7 @@ enum class store_errc {
   chain_conflict,      // (author, seq) already holds a different change: a fork
   token_unavailable,   // consume_token on a token that is unknown or already used
   snapshot_missing,    // compact() without a snapshot that covers the horizon
+  locked,              // another open (process or store object) holds the data directory's lock
 };
 const char* to_string(store_errc c);
 

@@ -1,6 +1,7 @@
 // Opening the store, its transactions and map, and its point reads.
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <system_error>
 
 #include "crdt/varint.hpp"
@@ -20,6 +21,7 @@ const char* to_string(store_errc c) {
     case store_errc::chain_conflict: return "chain_conflict";
     case store_errc::token_unavailable: return "token_unavailable";
     case store_errc::snapshot_missing: return "snapshot_missing";
+    case store_errc::locked: return "locked";
   }
   return "unknown";
 }
@@ -68,6 +70,14 @@ expected<std::unique_ptr<store>, store_error> store::open(const std::string& dir
     } else if (!fs::create_directories(dir, ec) && ec) {
       return make_unexpected(
           store_error{store_errc::io, "cannot create directory '" + dir + "': " + ec.message()});
+    }
+
+    // A writer owns the directory: a second node on it would commit into
+    // the same environment. Read-only opens (tools) need no lock.
+    if (!o.read_only) {
+      auto lock = dir_lock::acquire(dir);
+      if (!lock) return make_unexpected(lock.error());
+      im->lock = std::move(*lock);
     }
 
     const bool write_map = o.write_map && !o.read_only;
@@ -301,6 +311,55 @@ expected<std::vector<std::string>, store_error> store::list_docs() const {
       docs.push_back(std::move(*name));
     }
     return docs;
+  });
+}
+
+expected<bool, store_error> store::has_doc(std::string_view doc) const {
+  return impl_->read([&](const lmdb::txn& t) {
+    require_doc(doc);
+    return impl_->db.docs.get(t, records::doc_key(doc).view()).has_value();
+  });
+}
+
+expected<std::vector<std::string>, store_error> store::list_docs(std::string_view after, std::size_t limit) const {
+  // A docs key is the name's length byte and the name, so the table holds
+  // one run per name length, each in name order. The page is merged from
+  // the runs, reading one entry per run and one per name returned: its
+  // cost does not grow with the number of documents.
+  return impl_->read([&](const lmdb::txn& t) {
+    std::vector<std::string> out;
+    if (limit == 0) return out;
+    lmdb::cursor c(t, impl_->db.docs);
+    // The first name of the run of length `len` whose key is >= (len, from),
+    // other than `skip`.
+    auto next_in_run = [&](std::size_t len, std::string_view from,
+                           std::string_view skip) -> std::optional<std::string> {
+      std::string k(1, static_cast<char>(len));
+      k += from;
+      for (auto e = c.seek(k); e; e = c.next()) {
+        if (e->first.empty() || static_cast<unsigned char>(e->first[0]) != len) return std::nullopt;
+        auto name = records::parse_doc_key(e->first);
+        if (!name) fail_corrupt("key in docs");
+        if (*name != skip) return name;
+      }
+      return std::nullopt;
+    };
+    // Per run, the next name after `after`: for a shorter run, names above
+    // after's prefix of that length (the prefix itself sorts before after);
+    // for a longer run, names from after on (none can equal it).
+    std::map<std::string, std::size_t> heads;  // next name -> its run (names of different runs differ)
+    for (std::size_t len = 1; len <= max_doc_name; ++len) {
+      auto from = after.substr(0, std::min(len, after.size()));
+      auto n = next_in_run(len, from, len <= after.size() ? from : std::string_view{});
+      if (n) heads.emplace(std::move(*n), len);
+    }
+    while (out.size() < limit && !heads.empty()) {
+      auto node = heads.extract(heads.begin());
+      auto n = next_in_run(node.mapped(), node.key(), node.key());
+      if (n) heads.emplace(std::move(*n), node.mapped());
+      out.push_back(std::move(node.key()));
+    }
+    return out;
   });
 }
 

@@ -14,8 +14,11 @@
 //    exclusively by the resize, which therefore waits for running reads.
 //    Consequence: a callback given to a read function (load_log) must not
 //    call back into the store.
-//  - One store object per data directory per process (an LMDB rule); other
-//    processes may open the same directory (e.g. read-only tools).
+//  - One writable store per data directory, in all processes: a writable
+//    open takes an exclusive lock on <dir>/LOCK (dir_lock.hpp), held until
+//    the store is destroyed; a second writable open is refused with
+//    store_errc::locked naming the holder's pid. Read-only opens (tools)
+//    take no lock.
 //
 // Durability (store_options::durability), for a commit that has returned:
 //  - sync: survives a process crash, an OS crash and a power loss (on a disk
@@ -127,8 +130,10 @@ struct store_stats {
 class store {
  public:
   // Opens (creating it unless read_only) the store in directory `dir`, which
-  // holds data.mdb and lock.mdb. Refused with unsupported_format if the store
-  // has a format version this build does not know; nothing is rewritten.
+  // holds data.mdb, lock.mdb and LOCK (locked while a writable store is
+  // open). Refused with unsupported_format if the store has a format
+  // version this build does not know; nothing is rewritten. Refused with
+  // locked if another writable store has the directory.
   static expected<std::unique_ptr<store>, store_error> open(const std::string& dir,
                                                             const store_options& options = {});
   ~store();
@@ -165,7 +170,15 @@ class store {
   expected<frontier, store_error> load_frontier(std::string_view doc) const;
   // Per author, the highest seq compaction dropped (empty if never compacted).
   expected<frontier, store_error> load_horizon(std::string_view doc) const;
+  // Every document, in the store's key order (by name length, then name).
   expected<std::vector<std::string>, store_error> list_docs() const;
+  // One page of documents in name order: at most `limit` names sorting
+  // after `after` ("" starts at the first). Costs O(limit + max_doc_name)
+  // reads, not O(documents).
+  expected<std::vector<std::string>, store_error> list_docs(std::string_view after, std::size_t limit) const;
+  // Whether the store holds the document (a committed change or snapshot
+  // created it): one key lookup.
+  expected<bool, store_error> has_doc(std::string_view doc) const;
   // Changes currently stored for the doc (compacted ones excluded).
   expected<std::uint64_t, store_error> change_count(std::string_view doc) const;
 

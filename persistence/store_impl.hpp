@@ -5,6 +5,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "persistence/dir_lock.hpp"
 #include "persistence/lmdb.hpp"
 #include "persistence/records.hpp"
 #include "persistence/store.hpp"
@@ -18,6 +19,8 @@ void require_doc(std::string_view doc);
 struct store::impl {
   std::string dir;
   store_options opts;
+  // Declared before env: released after the environment has closed.
+  dir_lock lock;
   mutable lmdb::env env;  // mutable: a reader may adopt a map grown by another process
   struct databases {
     lmdb::dbi meta, chain, log, docs, frontier, horizon, snapshot, peers, trust, tokens;

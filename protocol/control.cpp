@@ -4,7 +4,8 @@
 #include <iterator>
 #include <new>
 #include <nlohmann/json.hpp>
-#include <unordered_set>
+
+#include "crdt/json_parse.hpp"
 
 namespace starling::protocol {
 
@@ -260,39 +261,6 @@ expected<control_frame, protocol_error> decode_object(const json& j, const proto
       protocol_error{errc::unknown_type, "unknown control frame type '" + printable(type, 32) + "'"});
 }
 
-// Parser guard: bounds nesting (the parser itself is iterative, but deep
-// trees are costly to build and to destroy) and refuses duplicate keys.
-struct parse_guard {
-  explicit parse_guard(std::size_t depth) : max_depth(depth) {}
-  std::size_t max_depth;
-  bool too_deep = false;
-  bool duplicate_key = false;
-  // keys[d]: keys seen in the innermost open object at depth d.
-  std::vector<std::unordered_set<std::string>> keys;
-
-  bool operator()(int depth_in, json::parse_event_t ev, json& parsed) {
-    auto depth = static_cast<std::size_t>(depth_in);
-    switch (ev) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (too_deep || depth + 1 > max_depth) {
-          too_deep = true;
-          return false;  // skip building it; the decode fails anyway
-        }
-        if (ev == json::parse_event_t::object_start) {
-          if (keys.size() <= depth) keys.resize(depth + 1);
-          keys[depth].clear();
-        }
-        return true;
-      case json::parse_event_t::key:
-        if (too_deep || depth == 0 || depth > keys.size()) return true;
-        if (!keys[depth - 1].insert(*parsed.get_ptr<const std::string*>()).second) duplicate_key = true;
-        return true;
-      default: return true;
-    }
-  }
-};
-
 }  // namespace
 
 std::vector<std::uint32_t> supported_versions() { return {protocol_version}; }
@@ -360,17 +328,11 @@ expected<control_frame, protocol_error> decode_control(std::string_view text, co
                                                                " bytes exceeds the limit of " +
                                                                std::to_string(lim.max_frame_bytes)});
   try {
-    parse_guard guard(lim.max_json_depth);
-    json j = json::parse(
-        text.begin(), text.end(),
-        [&guard](int d, json::parse_event_t ev, json& parsed) { return guard(d, ev, parsed); },
-        /*allow_exceptions=*/false);
-    if (guard.too_deep)
-      return make_unexpected(protocol_error{errc::malformed, "JSON nests deeper than " +
-                                                                 std::to_string(lim.max_json_depth) + " levels"});
-    if (j.is_discarded()) return make_unexpected(protocol_error{errc::malformed, "not valid JSON"});
-    if (guard.duplicate_key)
-      return make_unexpected(protocol_error{errc::malformed, "an object repeats a key"});
+    // The project's one guarded parse: nesting is bounded while reading,
+    // repeated keys and integers beyond 64 bits are refused.
+    auto parsed = parse_json(text, json_limits{lim.max_json_depth, lim.max_frame_bytes});
+    if (!parsed) return make_unexpected(protocol_error{errc::malformed, parsed.error().message});
+    const json& j = *parsed;
     if (!j.is_object()) return make_unexpected(protocol_error{errc::malformed, "a control frame is a JSON object"});
     return decode_object(j, lim);
   } catch (const std::bad_alloc&) {

@@ -24,7 +24,9 @@
 //   hex, a wrong length or an invalid doc name is bad_field naming the field
 //   (e.g. "frontier[2].head"); a frame, list or string over its
 //   protocol_limits bound is too_large; anything that is not a JSON object
-//   (or nests deeper than max_json_depth) is malformed.
+//   (or nests deeper than max_json_depth, or holds an integer outside
+//   int64/uint64) is malformed. The text is read by crdt/json_parse.hpp,
+//   the parser every JSON entry point of the project uses.
 // - error frames are informative: an unrecognised code decodes as
 //   errc::unrecognized with the sent name kept at the front of the reason,
 //   and an over-long reason is truncated (at a UTF-8 boundary), not refused.

@@ -17,6 +17,11 @@ grep -q "unknown key 'lisen'" <<<"$LAST_OUTPUT" && pass "the key is named" || fa
 echo '{"data_dir": "'"$WORK"'/x", "limits": {"frame_bytes": "big"}}' >"$WORK/bad2.json"
 expect_exit 2 "serve with a wrongly typed config value" -- "$S" serve --config "$WORK/bad2.json"
 grep -q "limits.frame_bytes" <<<"$LAST_OUTPUT" && pass "the key is named" || fail "key not named: $LAST_OUTPUT"
+# Exposed without tokens as well, so that a build which accepted the file
+# would still stop (and fail on the message) instead of serving.
+echo '{"data_dir": "'"$WORK"'/x", "data_dir": "'"$WORK"'/y", "http_listen": "0.0.0.0:0"}' >"$WORK/bad3.json"
+expect_exit 2 "serve with a config that repeats a key" -- "$S" serve --config "$WORK/bad3.json"
+grep -q "repeats the key 'data_dir'" <<<"$LAST_OUTPUT" && pass "the repeated key is named" || fail "not refused for the repeated key: $LAST_OUTPUT"
 expect_exit 2 "serve exposed without API tokens" -- "$S" serve --data-dir "$WORK/x" --http-listen 0.0.0.0:0
 [ ! -e "$WORK/x/data.mdb" ] && pass "nothing opened before validation" || fail "serve opened the store before refusing"
 
@@ -38,6 +43,12 @@ expect_exit 0 "init for an exposed API (its token hash goes in the config)" -- "
 # --- serve, put, get, watch, status
 start_node A "$WORK/a" || exit 1
 N=(--node "$A_HTTP")
+# One data directory, one node: a second serve on it stops at once (under
+# `timeout`, so that a build without the lock fails here instead of hanging).
+expect_exit 1 "a second serve on the same data directory" -- \
+  timeout 20 "$S" serve --data-dir "$WORK/a" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0
+grep -q "in use by another process (pid $A_PID" <<<"$LAST_OUTPUT" && pass "the refusal names the holder's pid" ||
+  fail "no pid $A_PID in: $LAST_OUTPUT"
 expect_exit 0 "put" -- "$S" put "${N[@]}" todos /title '"milk"'
 [[ "$LAST_OUTPUT" =~ ^[0-9a-f]{64}$ ]] && pass "put prints the change hash" || fail "put printed: $LAST_OUTPUT"
 expect_exit 0 "put --op inc" -- "$S" put "${N[@]}" --op inc todos /count 2

@@ -72,7 +72,7 @@ TEST_CASE("bad writes are refused with the reason and change nothing", "[node]")
   REQUIRE((*n)->write("d", {set("/a", 1)}));
   auto bad = (*n)->write("d", {set("/a/b", 2)});
   REQUIRE_FALSE(bad);
-  CHECK_THAT(bad.error(), Catch::Contains("bad_request"));
+  CHECK_THAT(bad.error(), Catch::Contains("invalid_mutation"));
   CHECK_THAT(bad.error(), Catch::Contains("/a/b"));
   auto bad_name = (*n)->write("no/slash", {set("/a", 1)});
   REQUIRE_FALSE(bad_name);

@@ -12,77 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app/service.hpp"
 #include "auth/token.hpp"
-#include "net/http_client.hpp"
+#include "http_support.hpp"
 
 using namespace starling;
 using namespace starling::app;
+using namespace starling::app::test;
 using nlohmann::json;
-
-namespace {
-
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/starling-app-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-struct running_node {
-  temp_dir dir;
-  caf::actor_system_config sys_cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::unique_ptr<service> svc;
-  explicit running_node(std::function<void(service_config&)> tweak = {}) {
-    sys = std::make_unique<caf::actor_system>(sys_cfg);
-    auto cfg = default_service_config();
-    cfg.node.data_dir = dir.path;
-    cfg.node.net.listen_port = 0;
-    cfg.http.port = 0;
-    cfg.node.store.durability = persistence::durability_mode::nosync;
-    if (tweak) tweak(cfg);
-    auto s = service::start(*sys, cfg);
-    REQUIRE(s);
-    svc = std::move(*s);
-  }
-  ~running_node() {
-    svc->stop();
-    svc.reset();
-    sys->await_all_actors_done();
-  }
-  std::string url(const std::string& path) const { return svc->http_url() + path; }
-};
-
-struct answer {
-  unsigned status = 0;
-  json body;
-  std::string raw;
-};
-
-answer call(const running_node& n, const std::string& method, const std::string& path, const std::string& body = "",
-            std::vector<net::http_header> headers = {}) {
-  std::string error;
-  auto r = net::http_fetch(n.url(path), method, body, headers, std::chrono::seconds(20), &error);
-  INFO(error);
-  REQUIRE(r);
-  answer a;
-  a.status = r->status;
-  a.raw = r->body;
-  a.body = json::parse(r->body, nullptr, false);
-  return a;
-}
-
-std::string write_body(const std::string& path, json value) {
-  return json{{"mutations", {{{"op", "set"}, {"path", path}, {"value", value}}}}}.dump();
-}
-
-}  // namespace
 
 TEST_CASE("http api: health, readiness and the status page", "[http_api]") {
   running_node n;

@@ -85,6 +85,33 @@ TEST_CASE("config: unknown keys and wrong types are refused with the key's name"
   CHECK(error_of(R"({"api_token_hashes": ["ABC"]})").find("'api_token_hashes[0]'") != std::string::npos);
 }
 
+TEST_CASE("config: the file is read by the guarded JSON parser", "[config]") {
+  // JSON parsers disagree on which of two equal keys wins: refused.
+  CHECK(error_of(R"({"data_dir": "/a", "data_dir": "/b"})").find("repeats the key 'data_dir'") != std::string::npos);
+  CHECK(error_of(R"({"limits": {"frame_bytes": 4096, "frame_bytes": 8192}})").find("'frame_bytes'") !=
+        std::string::npos);
+  // Not rounded to a double and then reported as the wrong type.
+  CHECK(error_of(R"({"limits": {"frame_bytes": 99999999999999999999}})").find("64-bit range") != std::string::npos);
+  auto deep = error_of("{\"limits\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
+  CHECK(deep.find("deeper than " + std::to_string(config_json_limits.max_depth)) != std::string::npos);
+  CHECK(error_of(std::string(config_json_limits.max_bytes + 1, ' ')).find("exceeds the limit") != std::string::npos);
+}
+
+TEST_CASE("config: the HTTP API's JSON depth and page sizes are settings", "[config]") {
+  auto cfg = default_service_config();
+  CHECK(cfg.http_json_depth == 128);
+  CHECK(cfg.docs_page_default == 100);
+  CHECK(cfg.docs_page_max == 1000);
+  REQUIRE(apply_json_text(cfg, R"({"limits": {"http_json_depth": 32, "docs_page_default": 10, "docs_page_max": 50}})"));
+  CHECK(cfg.http_json_depth == 32);
+  CHECK(cfg.docs_page_default == 10);
+  CHECK(cfg.docs_page_max == 50);
+  cfg.node.data_dir = "/tmp/x";
+  CHECK(validate(cfg));
+  cfg.docs_page_default = 51;
+  CHECK_FALSE(validate(cfg));
+}
+
 TEST_CASE("config: environment variables override the file and are checked too", "[config]") {
   auto cfg = default_service_config();
   REQUIRE(apply_json_text(cfg, R"({"data_dir": "/a", "durability": "sync"})"));

@@ -143,6 +143,29 @@ TEST_CASE("token: record JSON refuses malformed records", "[auth][token]") {
   CHECK(token_record_from_json(j));
 }
 
+TEST_CASE("token: record text is read by the guarded JSON parser", "[auth][token]") {
+  auto text = to_json(sample_record()).dump();
+  REQUIRE(token_record_from_json_text(text));
+  // Two "perm" keys: which one a reader takes depends on the parser.
+  auto twice = "{\"perm\":\"admin\"," + text.substr(1);
+  auto r = token_record_from_json_text(twice);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == auth_errc::malformed);
+  CHECK_THAT(r.error().message, Catch::Contains("repeats the key 'perm'"));
+  // Nesting in an unknown field is bounded before anything is built.
+  auto deep = "{\"x\":" + std::string(100000, '[') + std::string(100000, ']') + "," + text.substr(1);
+  r = token_record_from_json_text(deep);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("deeper"));
+  // An expiry beyond 64 bits is refused as such, not read as a double.
+  auto j = to_json(sample_record());
+  j.erase("expires_ms");
+  auto huge = "{\"expires_ms\":123456789012345678901234," + j.dump().substr(1);
+  r = token_record_from_json_text(huge);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("64-bit"));
+}
+
 TEST_CASE("token: durations", "[auth][token]") {
   struct {
     const char* text;

@@ -157,6 +157,22 @@ TEST_CASE("trust: entry JSON refuses malformed entries", "[auth][trust]") {
   }
 }
 
+TEST_CASE("trust: entry text is read by the guarded JSON parser", "[auth][trust]") {
+  auto text = to_json(entry(key_of(5), permission::read)).dump();
+  REQUIRE(trust_entry_from_json_text(text));
+  // A second "revoked" could make one reader see a revoked key and another
+  // a trusted one.
+  auto twice = "{\"revoked\":true," + text.substr(1);
+  auto r = trust_entry_from_json_text(twice);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == auth_errc::malformed);
+  CHECK_THAT(r.error().message, Catch::Contains("repeats the key 'revoked'"));
+  auto deep = "{\"x\":" + std::string(100000, '[');
+  r = trust_entry_from_json_text(deep);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("deeper"));
+}
+
 TEST_CASE("trust: static policy decisions", "[auth][trust]") {
   std::int64_t now = 10'000;
   static_trust_policy policy([&] { return now; });

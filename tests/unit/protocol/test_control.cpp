@@ -240,6 +240,15 @@ TEST_CASE("control: size and nesting limits", "[protocol]") {
   REQUIRE(decode_control(encode(s)));
 }
 
+TEST_CASE("control: integers beyond 64 bits are malformed, not rounded", "[protocol]") {
+  frontier_frame f{"d", sample_frontier()};
+  auto text = encode(f);
+  auto at = text.find("\"seq\":") + 6;
+  auto end = text.find_first_not_of("0123456789", at);
+  text.replace(at, end - at, "18446744073709551617");
+  expect_error(decode_control(text), errc::malformed, "64-bit");
+}
+
 TEST_CASE("control: duplicate keys are refused", "[protocol]") {
   expect_error(decode_control("{\"type\":\"ready\",\"doc\":\"a\",\"doc\":\"b\"}"), errc::malformed, "repeats");
   expect_error(decode_control("{\"type\":\"ready\",\"type\":\"ready\",\"doc\":\"a\"}"), errc::malformed);
