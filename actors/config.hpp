@@ -73,6 +73,14 @@ struct node_config {
   // Per-session sync: batch size, catch-up hold-back, lag tolerance.
   protocol::peer_sync_config sync;
 
+  // Document owners as sessions, event streams and the embedding facade
+  // find them through the node: how long a lookup may take, and how often
+  // (and how far apart) a failed lookup or a request to an owner that died
+  // is retried before a peer session ends with `internal`.
+  std::chrono::milliseconds owner_lookup_timeout{30'000};
+  int owner_retries = 5;
+  std::chrono::milliseconds owner_retry_delay{200};
+
   scheduler_settings scheduler;
 
   // Supervision: a child that fails more often than this within the window

@@ -8,8 +8,9 @@
 #include <variant>
 
 #include "actors/errors.hpp"
-#include "persistence/document_loader.hpp"
+#include "actors/log.hpp"
 #include "crdt/hlc.hpp"
+#include "persistence/document_loader.hpp"
 
 namespace starling::actors {
 
@@ -115,7 +116,12 @@ void commit_next(self_ptr self) {
           },
           [=](const caf::error& e) {
             // Memory is ahead of disk now: fail everyone and let the node
-            // restart this owner from what the store holds.
+            // restart this owner from what the store holds. Everything
+            // subscribed to this owner notices it stop and subscribes to
+            // the next one.
+            if (auto& m = self->state.deps.metrics) m->owner_failures.fetch_add(1, std::memory_order_relaxed);
+            log::write(log::level::error, "doc_owner", "commit failed: restarting the document owner",
+                       {{"doc", self->state.doc}, {"changes", std::to_string(in_batch)}, {"error", render(e)}});
             for (auto& item : *items) fail_item(item, e);
             for (auto& item : self->state.queued) fail_item(item, e);
             self->state.queued.clear();

@@ -14,6 +14,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/node_actor.hpp"
+#include "actors/owner_cache.hpp"
 #include "actors/scheduler.hpp"
 
 namespace starling {
@@ -23,15 +24,14 @@ using namespace actors;
 namespace {
 
 // Forwards writes to their document owners without a caller waiting: owner
-// handles are cached, and writes for a document whose owner is being looked
-// up wait here, in order.
+// handles are cached (owner_cache: a restarted owner is looked up again),
+// and writes for a document whose owner is being looked up wait there, in
+// order.
 using write_gate_actor = caf::typed_actor<caf::reacts_to<async_write>>;
 
 struct write_gate_state {
   static inline const char* name = "write_gate";
-  node_actor node;
-  std::map<std::string, doc_owner_actor> owners;
-  std::map<std::string, std::vector<async_write>> waiting;  // for the owner
+  owner_cache owners;
 };
 
 void fail_write(const async_write& w, const std::string& why) { w.done(nullptr, &why); }
@@ -39,44 +39,114 @@ void fail_write(const async_write& w, const std::string& why) { w.done(nullptr, 
 void forward_write(write_gate_actor::stateful_pointer<write_gate_state> self, const doc_owner_actor& owner,
                    async_write w) {
   auto done = std::move(w.done);
-  auto doc = w.doc;
   self->request(owner, w.timeout, write_atom::value, std::move(w.req))
       .then([done](const write_ack& a) { done(&a, nullptr); },
-            [self, done, doc, owner](const caf::error& e) {
-              // A restarted owner has a new handle: look it up again next time.
-              auto it = self->state.owners.find(doc);
-              if (it != self->state.owners.end() && it->second == owner) self->state.owners.erase(it);
+            [done](const caf::error& e) {
               auto why = render(e);
               done(nullptr, &why);
             });
 }
 
 write_gate_actor::behavior_type write_gate(write_gate_actor::stateful_pointer<write_gate_state> self,
-                                           node_actor node) {
-  self->state.node = std::move(node);
+                                           node_actor node, caf::timespan lookup_timeout) {
+  self->state.owners = owner_cache(node, lookup_timeout);
+  self->set_down_handler([=](const caf::down_msg& dm) { self->state.owners.on_down(dm); });
   return {
       [=](async_write& w) {
-        auto& s = self->state;
-        auto it = s.owners.find(w.doc);
-        if (it != s.owners.end()) return forward_write(self, it->second, std::move(w));
-        auto& queue = s.waiting[w.doc];
-        queue.push_back(std::move(w));
-        if (queue.size() > 1) return;  // the lookup is under way
-        auto doc = queue.front().doc;
-        self->request(s.node, queue.front().timeout, doc_atom::value, doc)
-            .then(
-                [self, doc](const doc_owner_actor& owner) {
-                  auto ws = std::move(self->state.waiting[doc]);
-                  self->state.waiting.erase(doc);
-                  self->state.owners[doc] = owner;
-                  for (auto& x : ws) forward_write(self, owner, std::move(x));
-                },
-                [self, doc](const caf::error& e) {
-                  auto ws = std::move(self->state.waiting[doc]);
-                  self->state.waiting.erase(doc);
-                  for (auto& x : ws) fail_write(x, render(e));
-                });
+        auto shared = std::make_shared<async_write>(std::move(w));
+        self->state.owners.with(
+            self, shared->doc, [=](const doc_owner_actor& owner) { forward_write(self, owner, std::move(*shared)); },
+            [=](const caf::error& e) { fail_write(*shared, render(e)); });
       },
+  };
+}
+
+// A local subscription: calls the callback with each committed change set
+// and acknowledges it. When the document's owner restarts, it subscribes to
+// the next one and replays the stored log from the first change it has not
+// delivered (changes committed meanwhile would otherwise be missed), then
+// skips live changes the replay covered, by log index.
+using local_sub_actor = subscriber_actor;
+
+struct local_sub_state {
+  static inline const char* name = "local_subscription";
+  std::string doc;
+  subscriber_id id = 0;
+  node::change_callback cb;
+  std::shared_ptr<persistence::store> store;
+  owner_cache owners;
+  // The first log index not yet delivered: known from the first change
+  // delivered, else the log's end when the subscription was made.
+  std::shared_ptr<std::atomic<std::uint64_t>> start;
+  std::optional<std::uint64_t> next_index;
+};
+
+using local_sub_ptr = local_sub_actor::stateful_pointer<local_sub_state>;
+
+void deliver_live(local_sub_ptr self, const change_set& set) {
+  auto& s = self->state;
+  if (set.fork_evidence) return;
+  std::vector<bytes> fresh;
+  for (std::size_t i = 0; i < set.changes.size(); ++i) {
+    std::uint64_t index = i < set.log_index.size() ? set.log_index[i] : 0;
+    if (s.next_index && index < *s.next_index) continue;  // the replay delivered it
+    fresh.push_back(set.changes[i]);
+    s.next_index = index + 1;
+  }
+  if (!fresh.empty()) s.cb(s.doc, fresh);
+}
+
+void resubscribe(local_sub_ptr self) {
+  auto& s = self->state;
+  s.owners.with(
+      self, s.doc,
+      [=](const doc_owner_actor& owner) {
+        self->request(owner, caf::infinite, subscribe_atom::value, self->state.id,
+                      caf::actor_cast<subscriber_actor>(self))
+            .then(
+                [=](bool) {
+                  auto& st = self->state;
+                  std::uint64_t from = st.next_index.value_or(st.start->load());
+                  std::vector<std::pair<std::uint64_t, bytes>> missed;
+                  st.store->load_log(st.doc, from, [&](std::uint64_t index, const hash256&, byte_view enc) {
+                    missed.emplace_back(index, bytes(enc.begin(), enc.end()));
+                    return true;
+                  });
+                  if (missed.empty()) return;
+                  std::vector<bytes> changes;
+                  for (auto& m : missed) changes.push_back(std::move(m.second));
+                  st.next_index = missed.back().first + 1;
+                  st.cb(st.doc, changes);
+                },
+                [=](const caf::error&) { self->quit(); });
+      },
+      [=](const caf::error&) { self->quit(); });
+}
+
+local_sub_actor::behavior_type local_subscription(local_sub_ptr self, std::string doc, subscriber_id id,
+                                                  node::change_callback cb, std::shared_ptr<persistence::store> store,
+                                                  node_actor node, caf::timespan lookup_timeout,
+                                                  std::shared_ptr<std::atomic<std::uint64_t>> start,
+                                                  doc_owner_actor owner) {
+  auto& s = self->state;
+  s.doc = std::move(doc);
+  s.id = id;
+  s.cb = std::move(cb);
+  s.store = std::move(store);
+  s.owners = owner_cache(node, lookup_timeout);
+  s.start = std::move(start);
+  s.owners.adopt(self, s.doc, owner);  // the one subscribe() subscribes it to
+  self->set_down_handler([=](const caf::down_msg& dm) {
+    if (self->state.owners.on_down(dm)) resubscribe(self);
+  });
+  return {
+      [=](live_atom, const change_set_ptr& set) {
+        if (auto* o = self->state.owners.find(set->doc))
+          self->send(*o, ack_atom::value, self->state.id, static_cast<std::uint64_t>(set->changes.size()),
+                     static_cast<std::uint64_t>(set->total_bytes));
+        deliver_live(self, *set);
+      },
+      [=](lagged_atom, const std::string&) { self->quit(); },
   };
 }
 
@@ -89,7 +159,7 @@ struct node::impl {
   write_gate_actor gate;
   std::mutex mu;
   std::map<subscription, std::pair<std::string, subscriber_actor>> subs;
-  std::atomic<subscription> next_sub{1'000'000'000};  // below: peer sessions
+  caf::timespan lookup_timeout{std::chrono::seconds(30)};
 
   // A request to the node actor, waited for.
   template <class T, class... Ts>
@@ -111,7 +181,8 @@ expected<std::unique_ptr<node>, std::string> node::open(node_config cfg) {
   auto info = spawn_node(*i->sys, cfg);
   if (!info) return make_unexpected(info.error());
   i->info = *info;
-  i->gate = i->sys->spawn(write_gate, i->info.handle);
+  i->lookup_timeout = cfg.owner_lookup_timeout;
+  i->gate = i->sys->spawn(write_gate, i->info.handle, i->lookup_timeout);
   return std::unique_ptr<node>(new node(std::move(i)));
 }
 
@@ -182,20 +253,14 @@ expected<node::subscription, std::string> node::subscribe(const std::string& doc
   caf::scoped_actor self{*impl_->sys};
   auto owner = owner_of<void>(self, impl_->info.handle, doc, request_timeout);
   if (!owner) return make_unexpected(owner.error());
-  subscription id = impl_->next_sub++;
+  subscription id = impl_->info.ids->next();
   auto o = *owner;
   // A local subscriber consumes at once and acknowledges, so it only lags
   // if its callback is slower than the writers.
-  auto sub = impl_->sys->spawn([cb, o, id](subscriber_actor::pointer me) -> subscriber_actor::behavior_type {
-    return {
-        [=](live_atom, const change_set_ptr& set) {
-          if (!set->fork_evidence) cb(set->doc, set->changes);
-          me->send(o, ack_atom::value, id, static_cast<std::uint64_t>(set->changes.size()),
-                   static_cast<std::uint64_t>(set->total_bytes));
-        },
-        [=](lagged_atom, const std::string&) { me->quit(); },
-    };
-  });
+  auto start = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto local = impl_->sys->spawn(local_subscription, doc, id, std::move(cb), impl_->info.store, impl_->info.handle,
+                                 impl_->lookup_timeout, start, o);
+  auto sub = local;
   // Once this returns, every change committed afterwards reaches cb.
   std::string err;
   self->request(o, request_timeout, subscribe_atom::value, id, sub)
@@ -204,6 +269,9 @@ expected<node::subscription, std::string> node::subscribe(const std::string& doc
     self->send_exit(sub, caf::exit_reason::user_shutdown);
     return make_unexpected(err);
   }
+  // Where a replay after an owner restart starts if nothing was delivered
+  // before it: changes committed from here on reach cb live.
+  if (auto end = impl_->info.store->log_end(doc)) start->store(*end);
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->subs[id] = {doc, sub};
   return id;
@@ -271,6 +339,8 @@ expected<node_status, std::string> node::status() {
   out.sessions_opened = m.sessions_opened.load(std::memory_order_relaxed);
   out.sessions_authenticated = m.sessions_authenticated.load(std::memory_order_relaxed);
   out.lag_events = m.lag_events.load(std::memory_order_relaxed);
+  out.owner_failures = m.owner_failures.load(std::memory_order_relaxed);
+  out.owner_resubscribes = m.owner_resubscribes.load(std::memory_order_relaxed);
   return out;
 }
 

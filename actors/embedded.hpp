@@ -64,7 +64,10 @@ struct node_status {
   std::map<std::string, std::uint64_t> peer_errors;
   std::map<std::string, std::uint64_t> errors_from_peers;
   std::uint64_t sessions_opened = 0, sessions_authenticated = 0;
-  std::uint64_t lag_events = 0;  // sessions that fell behind and resumed by delta
+  std::uint64_t lag_events = 0;  // sessions that fell behind and resumed by delta (once per episode)
+  // Document owners that failed (a commit) and were restarted, and the
+  // subscriptions of peer sessions that followed them to the new owner.
+  std::uint64_t owner_failures = 0, owner_resubscribes = 0;
 };
 
 class node {

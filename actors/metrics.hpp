@@ -55,8 +55,23 @@ struct node_metrics {
   }
 
   // A session fell behind its live stream (send queue or fan-out backlog at
-  // its bound) and resumed by delta.
+  // its bound) and resumed by delta: one per episode, however many batches
+  // it skipped.
   std::atomic<std::uint64_t> lag_events{0};
+
+  // Document owners that stopped with an error (a failed commit); each is
+  // restarted, and what was subscribed to it subscribes again (resubscribes).
+  std::atomic<std::uint64_t> owner_failures{0};
+  std::atomic<std::uint64_t> owner_resubscribes{0};
+  // A session could not reach a document's owner (lookup or request failed
+  // after its retries) and ended with `internal`.
+  std::atomic<std::uint64_t> owner_unreachable{0};
+  // Batches dropped because the peer may not write the document (the
+  // session goes on), and deltas a session asked its peer for again after
+  // refusing changes as chain_gap / pending_full or losing them to an owner
+  // restart.
+  std::atomic<std::uint64_t> forbidden_batches{0};
+  std::atomic<std::uint64_t> resyncs{0};
 
   void count_closed_for(protocol::errc c) { closed_for[index(c)].fetch_add(1, std::memory_order_relaxed); }
   void count_closed_by_peer(protocol::errc c) { closed_by_peer[index(c)].fetch_add(1, std::memory_order_relaxed); }

@@ -347,7 +347,7 @@ expected<node_info, std::string> spawn_node(caf::actor_system& sys, const node_c
     port = listener->local_port();
     caf::anon_send(handle, listening_atom::value, std::move(listener));
   }
-  return node_info{handle, id->node_id(), port, ctx->metrics, store};
+  return node_info{handle, id->node_id(), port, ctx->metrics, store, ctx->ids};
 }
 
 }  // namespace starling::actors

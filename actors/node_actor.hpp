@@ -14,6 +14,7 @@
 #include "actors/config.hpp"
 #include "actors/dialer.hpp"
 #include "actors/doc_owner.hpp"
+#include "actors/owner_cache.hpp"
 #include "actors/peer_link.hpp"
 #include "crdt/expected.hpp"
 
@@ -52,6 +53,7 @@ struct node_info {
   std::uint16_t port = 0;  // the sync listener's port, 0 if not listening
   std::shared_ptr<const node_metrics> metrics;  // the node's session counters
   std::shared_ptr<persistence::store> store;    // for reads (any thread); writes go through the node
+  std::shared_ptr<subscriber_ids> ids;          // every subscriber of this node's owners takes its id here
 };
 
 // Opens the data directory (creating it, the store and the node key if

@@ -23,6 +23,7 @@
 #include "actors/fanout.hpp"
 #include "actors/messages.hpp"
 #include "actors/metrics.hpp"
+#include "actors/owner_cache.hpp"
 #include "actors/trust_book.hpp"
 #include "auth/identity.hpp"
 
@@ -39,6 +40,7 @@ using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
 using pump_atom = caf::atom_constant<caf::atom("pump")>;
 using opened_atom = caf::atom_constant<caf::atom("opened")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;  // a new link, to the node
+using retry_atom = caf::atom_constant<caf::atom("retry")>;        // reach a document's owner again
 
 using connection_ptr = std::shared_ptr<net::ws_connection>;
 
@@ -54,6 +56,7 @@ using link_actor = subscriber_actor::extend<
     caf::reacts_to<closed_atom, std::uint16_t, std::string, bool>,  // code, reason, closed by us
     caf::reacts_to<timeout_atom>,
     caf::reacts_to<pump_atom>,
+    caf::reacts_to<retry_atom, std::string>,
     caf::reacts_to<doc_atom, std::string>,
     caf::replies_to<status_atom>::with<peer_info>,
     caf::reacts_to<revoke_atom, public_key>,  // closes the session if it is this key's
@@ -66,6 +69,7 @@ struct link_context {
   std::shared_ptr<trust_book> trust;
   std::shared_ptr<node_metrics> metrics = std::make_shared<node_metrics>();
   std::shared_ptr<log_limiter> log_limit = std::make_shared<log_limiter>();
+  std::shared_ptr<subscriber_ids> ids = std::make_shared<subscriber_ids>();  // the node's, for every subscriber
   node_config cfg;
   std::size_t send_queue_limit = 16u << 20;  // the connection's (net::settings)
 };

@@ -11,6 +11,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/node_actor.hpp"
+#include "actors/owner_cache.hpp"
 #include "app/http_errors.hpp"
 #include "app/snapshot.hpp"
 #include "app/web_assets.hpp"
@@ -510,7 +511,9 @@ void handle_tokens(self_ptr self, const net::http_request& req, const std::vecto
 // then goes live, with no gap and no duplicate (the subscription is in place
 // before the replay reads the store, and live events the replay already
 // covered are skipped by index). A client that does not keep up has its
-// stream closed; it reconnects with Last-Event-ID.
+// stream closed; it reconnects with Last-Event-ID. When the document's owner
+// restarts (a failed commit), the stream subscribes to the next owner and
+// replays the stored log after its last event, so none is missed.
 
 using replay_atom = caf::atom_constant<caf::atom("replay")>;
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
@@ -522,14 +525,12 @@ constexpr std::size_t replay_page_changes = 512;
 constexpr std::size_t max_buffered_live = 10'000;  // live changes held while the replay runs
 constexpr auto sse_keepalive = std::chrono::seconds(15);
 
-std::atomic<subscriber_id> next_stream_id{1u << 30};
-
 struct sse_state {
   static inline const char* name = "event_stream";
   std::shared_ptr<shared_ctx> ctx;
   std::shared_ptr<persistence::store> store;
   std::shared_ptr<net::http_stream> stream;
-  doc_owner_actor owner;
+  owner_cache owners;
   std::string doc;
   subscriber_id id = 0;
   std::optional<std::uint64_t> last_sent;  // log index of the last event sent
@@ -566,7 +567,7 @@ void end_stream(sse_ptr self) {
   auto& s = self->state;
   if (s.done) return;
   s.done = true;
-  if (s.owner) self->send(s.owner, unsubscribe_atom::value, s.id);
+  s.owners.for_each([&](const std::string&, const doc_owner_actor& o) { self->send(o, unsubscribe_atom::value, s.id); });
   if (s.stream) s.stream->close();
   --s.ctx->event_streams;
   self->quit();
@@ -618,6 +619,17 @@ void replay_page(sse_ptr self) {
   }
 }
 
+// Subscribes to the owner's fan-out; once in place, replays the stored log
+// if the stream starts (or resumes) with one.
+void subscribe_stream(sse_ptr self, const doc_owner_actor& owner) {
+  self->request(owner, ask_timeout, subscribe_atom::value, self->state.id, caf::actor_cast<subscriber_actor>(self))
+      .then(
+          [=](bool) {
+            if (self->state.replaying) replay_page(self);
+          },
+          [=](const caf::error&) { end_stream(self); });
+}
+
 sse_actor::behavior_type sse_behavior(sse_ptr self, std::shared_ptr<shared_ctx> ctx,
                                       std::shared_ptr<persistence::store> store, doc_owner_actor owner,
                                       std::string doc, std::shared_ptr<net::http_stream> stream,
@@ -625,29 +637,41 @@ sse_actor::behavior_type sse_behavior(sse_ptr self, std::shared_ptr<shared_ctx> 
   auto& s = self->state;
   s.ctx = std::move(ctx);
   s.store = std::move(store);
-  s.owner = std::move(owner);
   s.doc = std::move(doc);
+  s.owners = owner_cache(s.ctx->node.handle, s.ctx->cfg.node.owner_lookup_timeout);
+  s.owners.adopt(self, s.doc, owner);
   s.stream = std::move(stream);
-  s.id = next_stream_id++;
+  s.id = s.ctx->node.ids->next();
   s.replaying = replay_from.has_value();
   s.replay_from = replay_from.value_or(0);
   if (replay_from && *replay_from > 0) s.last_sent = *replay_from - 1;
+  // Where a replay after an owner restart starts when no event was sent
+  // yet: the log's end now (the stream shows changes from now on).
+  if (!replay_from)
+    if (auto end = s.store->log_end(s.doc)) s.replay_from = *end;
   auto me = caf::actor_cast<sse_actor>(self);
   s.stream->on_closed([me] { caf::anon_send(me, gone_atom::value); });
   s.stream->send(": starling event stream of " + s.doc + "\n\n");
-  self->request(s.owner, ask_timeout, subscribe_atom::value, s.id, caf::actor_cast<subscriber_actor>(self))
-      .then(
-          [=](bool) {
-            if (self->state.replaying) replay_page(self);
-          },
-          [=](const caf::error&) { end_stream(self); });
+  subscribe_stream(self, owner);
+  self->set_down_handler([=](const caf::down_msg& dm) {
+    auto& st = self->state;
+    if (st.done || !st.owners.on_down(dm)) return;
+    // The owner restarted: changes committed in between are in the store.
+    // Subscribe to the next owner, then replay after the last event sent.
+    if (st.last_sent) st.replay_from = *st.last_sent + 1;
+    st.replaying = true;
+    st.owners.with(
+        self, st.doc, [=](const doc_owner_actor& next) { subscribe_stream(self, next); },
+        [=](const caf::error&) { end_stream(self); });
+  });
   self->delayed_send(self, sse_keepalive, ping_atom::value);
   return {
       [=](live_atom, const change_set_ptr& set) {
         auto& st = self->state;
         if (st.done) return;
-        self->send(st.owner, ack_atom::value, st.id, static_cast<std::uint64_t>(set->changes.size()),
-                   static_cast<std::uint64_t>(set->total_bytes));
+        if (auto* o = st.owners.find(st.doc))
+          self->send(*o, ack_atom::value, st.id, static_cast<std::uint64_t>(set->changes.size()),
+                     static_cast<std::uint64_t>(set->total_bytes));
         if (set->fork_evidence) return;
         if (st.replaying) {
           st.buffered_changes += set->changes.size();

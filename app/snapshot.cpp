@@ -66,6 +66,11 @@ json counters(const actors::node_metrics& m) {
               {"peer_errors", m.closed_for_by_name()},
               {"errors_from_peers", m.closed_by_peer_by_name()},
               {"lag_events", load(m.lag_events)},
+              {"owner_failures", load(m.owner_failures)},
+              {"owner_resubscribes", load(m.owner_resubscribes)},
+              {"owner_unreachable", load(m.owner_unreachable)},
+              {"forbidden_batches", load(m.forbidden_batches)},
+              {"resyncs", load(m.resyncs)},
               {"log_lines_suppressed", load(m.log_lines_suppressed)},
               {"commits", load(m.commit_count)},
               {"commit_failures", load(m.commit_failures)}};
@@ -151,6 +156,21 @@ std::string prometheus_text(const node_snapshot& s, const actors::node_metrics& 
   p.sample("starling_log_lines_suppressed_total", static_cast<double>(load(m.log_lines_suppressed)));
   p.family("starling_lag_events_total", "counter", "Times a peer fell behind the live stream and resumed by delta.");
   p.sample("starling_lag_events_total", static_cast<double>(load(m.lag_events)));
+  p.family("starling_owner_failures_total", "counter",
+           "Document owners that stopped with an error (a failed commit) and were restarted.");
+  p.sample("starling_owner_failures_total", static_cast<double>(load(m.owner_failures)));
+  p.family("starling_owner_resubscribes_total", "counter",
+           "Peer sessions that followed a restarted document owner (subscribed again, resumed by delta).");
+  p.sample("starling_owner_resubscribes_total", static_cast<double>(load(m.owner_resubscribes)));
+  p.family("starling_owner_unreachable_total", "counter",
+           "Peer sessions ended with internal because a document owner could not be reached.");
+  p.sample("starling_owner_unreachable_total", static_cast<double>(load(m.owner_unreachable)));
+  p.family("starling_forbidden_batches_total", "counter",
+           "Change batches dropped because the peer may not write the document.");
+  p.sample("starling_forbidden_batches_total", static_cast<double>(load(m.forbidden_batches)));
+  p.family("starling_resyncs_total", "counter",
+           "Deltas a session asked its peer for again (changes refused as chain_gap or pending_full, or lost to an owner restart).");
+  p.sample("starling_resyncs_total", static_cast<double>(load(m.resyncs)));
 
   // Per peer, summed over its sessions (two nodes that both dial each
   // other keep two), so that each series appears once.

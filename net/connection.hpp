@@ -77,6 +77,7 @@ class ws_connection : public std::enable_shared_from_this<ws_connection> {
   // Queues one message. Returns false, without queueing anything, when the
   // connection is closing or closed, or when the queued bytes would exceed
   // settings::send_queue_limit: the caller treats that as "peer is lagging".
+  // A message larger than the limit is accepted when nothing is queued.
   // Messages from one thread are sent in the order of the calls.
   virtual bool send(std::string data, bool binary) = 0;
   // Starts a close handshake once everything already queued has been sent.

@@ -55,7 +55,8 @@ struct settings {
   // Largest incoming message; a larger one closes the connection with 1009.
   std::size_t frame_limit = 4 * 1024 * 1024;
   // Bytes a connection may hold queued for sending. A send that would exceed
-  // it is refused, which is how a slow peer is detected (it lags).
+  // it is refused, which is how a slow peer is detected (it lags); a
+  // message larger than the limit goes alone once the queue is empty.
   std::size_t send_queue_limit = 16 * 1024 * 1024;
   // A ping is sent every ping_interval; if nothing at all (data, pong, ping)
   // arrives from the peer for pong_timeout, the connection is closed.

@@ -81,7 +81,11 @@ class ws_session final : public ws_connection, public closable {
     const std::size_t limit = config_.send_queue_limit;
     std::size_t queued = queued_bytes_.load(std::memory_order_relaxed);
     do {
-      if (size > limit || queued > limit - size) {
+      // The bound applies between messages: one larger than the whole
+      // queue still goes, alone, once the queue is empty (a 1 MiB change
+      // must reach a peer whose queue is set below it).
+      const bool fits = queued == 0 || (size <= limit && queued <= limit - size);
+      if (!fits) {
         sends_refused_.fetch_add(1, std::memory_order_relaxed);
         return false;
       }

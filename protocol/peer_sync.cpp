@@ -73,14 +73,15 @@ void peer_sync::start(const std::vector<std::string>& our_docs, sync_output& out
   // before the caller has listed our documents. Announcing it twice would
   // make the peer send its delta twice.
   for (auto& name : our_docs)
-    if (!closed_ && src_.peer_may_write(name) && !doc(name).announced) announce(name, out);
+    if (!closed_ && (src_.peer_may_read(name) || src_.peer_may_write(name)) && !doc(name).announced)
+      announce(name, out);
 }
 
 void peer_sync::on_new_doc(const std::string& name, sync_output& out) {
   if (closed_) return;
   auto it = docs_.find(name);
   if (it != docs_.end() && it->second.announced) return;
-  if (src_.peer_may_write(name)) announce(name, out);
+  if (src_.peer_may_read(name) || src_.peer_may_write(name)) announce(name, out);
 }
 
 void peer_sync::serve(const std::string& name, sync_output& out) {
@@ -127,6 +128,7 @@ void peer_sync::send_changes(const std::string& name, const std::vector<bytes>& 
 void peer_sync::maybe_go_live(const std::string& name, sync_output& out) {
   if (!live(name)) return;
   auto& d = doc(name);
+  d.lagging = false;  // the episode is over: the peer has everything we sent live
   if (d.held.empty()) return;
   std::vector<bytes> held(std::make_move_iterator(d.held.begin()), std::make_move_iterator(d.held.end()));
   d.held.clear();
@@ -182,6 +184,7 @@ void peer_sync::on_text(std::string_view text, sync_output& out) {
   }
   if (auto* r = std::get_if<ready_frame>(&*f)) {
     doc(r->doc).peer_ready = true;
+    doc(r->doc).resyncing = false;
     maybe_go_live(r->doc, out);
     return;
   }
@@ -198,8 +201,22 @@ void peer_sync::on_binary(std::string_view data, sync_output& out) {
     return fail({errc::unknown_type, "snapshot transfer is not supported by this node yet"}, std::nullopt, out);
   auto batch = decode_batch(data, cfg_.limits);
   if (!batch) return fail(batch.error(), std::nullopt, out);
-  if (!src_.peer_may_write(batch->doc))
-    return fail({errc::forbidden, "no write permission for " + batch->doc}, batch->doc, out);
+  if (!src_.peer_may_write(batch->doc)) {
+    // An honest reader sends changes only for documents this session
+    // knows (it answers our frontier, or relays live changes of a document
+    // it asked for); anything else is a peer writing where it may not.
+    auto known = docs_.find(batch->doc);
+    if (known == docs_.end())
+      return fail({errc::forbidden, "no write permission for " + batch->doc}, batch->doc, out);
+    ++stats_.forbidden_batches;
+    auto& d = known->second;
+    if (!d.refused_forbidden) {  // once per document: an honest peer keeps relaying live changes
+      d.refused_forbidden = true;
+      out.frames.push_back({false, encode(error_frame{errc::forbidden, "no write permission", batch->doc})});
+      ++stats_.frames_sent;
+    }
+    return;
+  }
   auto& d = doc(batch->doc);
   for (auto& c : batch->changes) note(d.peer_known, c);
   stats_.changes_received += batch->changes.size();
@@ -216,20 +233,56 @@ void peer_sync::on_live(const std::string& name, const std::vector<bytes>& chang
   if (it == docs_.end() || !it->second.subscribed) return;
   auto& d = it->second;
   if (live(name)) return send_changes(name, changes, out);
-  if (d.held.size() + changes.size() > cfg_.max_held_changes) return on_lagged(name, clock::now(), out);
+  if (d.held.size() + changes.size() > cfg_.max_held_changes) {
+    on_lagged(name, clock::now(), out);
+    return;
+  }
   for (auto& c : changes) d.held.push_back(c);
 }
 
-void peer_sync::on_lagged(const std::string& name, clock::time_point now, sync_output& out) {
-  if (closed_) return;
-  lags_.push_back(now);
-  while (!lags_.empty() && now - lags_.front() > cfg_.lag_window) lags_.pop_front();
-  if (static_cast<int>(lags_.size()) > cfg_.max_lags)
-    return fail({errc::lagged, "the peer keeps falling behind the live stream"}, name, out);
+bool peer_sync::on_lagged(const std::string& name, clock::time_point now, sync_output& out) {
+  if (closed_) return false;
   auto& d = doc(name);
-  d.subscribed = false;  // the fan-out detached us
+  const bool episode = !d.lagging;
+  if (episode) {
+    lags_.push_back(now);
+    while (!lags_.empty() && now - lags_.front() > cfg_.lag_window) lags_.pop_front();
+    ++stats_.lag_episodes;
+    if (static_cast<int>(lags_.size()) > cfg_.max_lags) {
+      fail({errc::lagged, "the peer keeps falling behind the live stream"}, name, out);
+      return true;
+    }
+    d.lagging = true;
+  }
+  d.subscribed = false;  // the fan-out detached us (or will be asked to take us again)
   d.subscribing = false;
   serve(name, out);      // resume by delta from what the peer is known to have
+  return episode;
+}
+
+void peer_sync::on_owner_restart(const std::string& name, clock::time_point now, sync_output& out) {
+  if (closed_) return;
+  auto it = docs_.find(name);
+  if (it == docs_.end()) return;
+  auto& d = it->second;
+  const bool was_serving = d.subscribed || d.subscribing || d.serving || d.served;
+  d.subscribed = false;
+  d.subscribing = false;
+  if (was_serving) serve(name, out);
+  if (d.announced) resync(name, now, out);
+}
+
+bool peer_sync::resync(const std::string& name, clock::time_point now, sync_output& out) {
+  if (closed_ || !src_.peer_may_write(name)) return false;
+  auto& d = doc(name);
+  if (d.resyncing) return false;
+  while (!d.resyncs.empty() && now - d.resyncs.front() > cfg_.lag_window) d.resyncs.pop_front();
+  if (static_cast<int>(d.resyncs.size()) >= cfg_.max_resyncs) return false;
+  d.resyncs.push_back(now);
+  d.resyncing = true;
+  ++stats_.resyncs;
+  announce(name, out);
+  return true;
 }
 
 }  // namespace starling::protocol

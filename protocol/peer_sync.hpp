@@ -4,7 +4,8 @@
 //
 // Per document:
 //  1. Each side sends `frontier{doc, F}` for every document the peer may read
-//     or write: it announces the document and asks for what it lacks.
+//     or write: it announces the document and asks for what it lacks. A
+//     reader must hear of every document it may read, or it never asks.
 //  2. On the peer's frontier, if the peer may read the document, this side
 //     subscribes to the document's live changes, and only once the caller
 //     confirms the subscription (on_subscribed) reads the delta: a change
@@ -18,12 +19,24 @@
 //     sent and until the peer's `ready` (when we asked for its changes), then
 //     flushed in order, then streamed as they come.
 //  4. Changes from the peer are applied only if the peer may write the
-//     document; otherwise `error{forbidden}` and close. A frame that does not
-//     decode: `error` with its code and close.
-//  5. `lagged` from the fan-out: resume over the same connection by a delta
-//     from what the peer is known to have (its frontier plus everything sent
-//     to or received from it since). A peer that lags more than max_lags
-//     times within lag_window is disconnected with `error{lagged}`.
+//     document; otherwise they are dropped and the first such batch per
+//     document gets `error{forbidden, doc}`; the session stays up (an honest
+//     reader that wrote locally answers our frontier with its changes). A
+//     batch for a document this session never heard of: `error{forbidden}`
+//     and close. A frame that does not decode: `error` with its code and
+//     close.
+//  5. `lagged` (the fan-out detached us, the connection could not take a
+//     live batch, or too many changes were held back): resume over the same
+//     connection by a delta from what the peer is known to have (its
+//     frontier plus everything sent to or received from it since). One lag
+//     episode lasts until the document is live again, however many batches
+//     it skips; a peer with more than max_lags episodes within lag_window
+//     is disconnected with `error{lagged}`.
+//  6. resync: changes from the peer that were refused for a reason the peer
+//     can mend (a gap, a full pending set) or lost (the document owner
+//     restarted before committing them) are asked for again by announcing
+//     our frontier once more; the peer answers with the delta. At most
+//     max_resyncs per document within lag_window.
 //
 // Threading: not thread-safe; one owner (the session actor). The sync_source
 // callbacks are made synchronously from within the calls.
@@ -49,6 +62,7 @@ struct peer_sync_config {
   std::size_t max_held_changes = 65536;    // live changes held back per document during catch-up
   int max_lags = 3;                        // lagged events tolerated within lag_window
   std::chrono::milliseconds lag_window{60'000};
+  int max_resyncs = 10;                    // re-requests of the peer's delta per document within lag_window
   protocol_limits limits;
 };
 
@@ -107,7 +121,16 @@ class peer_sync {
   void on_subscribed(const std::string& doc, sync_output& out);
   // Committed changes from the fan-out; and the fan-out detaching us.
   void on_live(const std::string& doc, const std::vector<bytes>& changes, sync_output& out);
-  void on_lagged(const std::string& doc, clock::time_point now, sync_output& out);
+  // Returns whether this began a new lag episode (a lag to count).
+  bool on_lagged(const std::string& doc, clock::time_point now, sync_output& out);
+  // The document's owner restarted: its fan-out (and our subscription) is
+  // gone, and changes it acknowledged may not have been committed.
+  // Subscribes again, resumes by delta, and asks for the peer's delta; not
+  // a lag.
+  void on_owner_restart(const std::string& doc, clock::time_point now, sync_output& out);
+  // Asks the peer again for what we lack of doc (see 6.); false when the
+  // peer may not write it, one is under way, or the bound is reached.
+  bool resync(const std::string& doc, clock::time_point now, sync_output& out);
   // Sends more of the pending deltas, up to about max_bytes (flow control:
   // the caller calls it while the connection has room).
   void pump(std::size_t max_bytes, sync_output& out);
@@ -124,6 +147,9 @@ class peer_sync {
 
   struct stats {
     std::uint64_t changes_sent = 0, changes_received = 0, frames_sent = 0, frames_received = 0;
+    std::uint64_t lag_episodes = 0;      // begun (see 5.)
+    std::uint64_t forbidden_batches = 0; // dropped: the peer may not write the document
+    std::uint64_t resyncs = 0;           // deltas asked for again (see 6.)
   };
   const stats& counters() const { return stats_; }
 
@@ -135,6 +161,10 @@ class peer_sync {
     bool served = false;      // our delta and ready are out
     bool subscribed = false;
     bool subscribing = false;  // asked for, not confirmed yet
+    bool lagging = false;      // in a lag episode: not live since it began
+    bool refused_forbidden = false;  // the peer was told it may not write this document
+    bool resyncing = false;    // our frontier went out again; the peer's ready ends it
+    std::deque<clock::time_point> resyncs;
     frontier peer_known;
     std::unique_ptr<delta_cursor> cursor;
     std::deque<bytes> held;

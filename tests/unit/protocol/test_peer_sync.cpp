@@ -225,18 +225,35 @@ TEST_CASE("a read-only peer gets changes but may not write", "[peer_sync]") {
   link l(a, b);
   l.start();
   l.run();
-  // b asked (it lets a write); a served it. a never asked b for changes.
+  // b asked (it lets a write); a served it. a announced d to b (b may
+  // read it), so b, which lets a read, answered with its own change: a
+  // dropped it and told b once, and the session stays up.
   CHECK(b.doc("d").read("/x") == json(1));
   CHECK(a.doc("d").read("/y") == std::nullopt);
   CHECK_FALSE(l.closed_a);
-  // b sends a change anyway: refused with forbidden and closed.
+  CHECK(l.sa.counters().forbidden_batches >= 1);
+  // b sends a change anyway: dropped again, without another error frame.
   auto c = *crdt::decode(b.write("d", {set("/z", 3)}, 2000));
   sync_output o;
   l.sa.on_binary(encode_batch("d", std::vector<crdt::change>{c}), o);
-  REQUIRE(o.close);
-  CHECK(o.close->code == errc::forbidden);
-  CHECK(o.frames.back().data.find("forbidden") != std::string::npos);
+  CHECK_FALSE(o.close);
+  CHECK(o.apply.empty());
+  CHECK(o.frames.empty());
   CHECK(a.doc("d").read("/z") == std::nullopt);
+  // A fresh session that announced d tells the first such batch, with the
+  // code; a batch for a document the session never heard of closes it.
+  peer_sync fresh(a);
+  sync_output o1, o2, o3;
+  fresh.start({"d"}, o1);
+  REQUIRE(o1.frames.size() == 1);  // announced to the reader
+  fresh.on_binary(encode_batch("d", std::vector<crdt::change>{c}), o2);
+  CHECK_FALSE(o2.close);
+  REQUIRE(o2.frames.size() == 1);
+  CHECK(o2.frames[0].data.find("forbidden") != std::string::npos);
+  auto other = *crdt::decode(b.write("other", {set("/o", 1)}, 3000));
+  fresh.on_binary(encode_batch("other", std::vector<crdt::change>{other}), o3);
+  REQUIRE(o3.close);
+  CHECK(o3.close->code == errc::forbidden);
 }
 
 TEST_CASE("malformed frames, handshake frames after auth and refused changes close the session", "[peer_sync]") {
@@ -283,9 +300,22 @@ TEST_CASE("lagged: resume by delta, disconnect only when it keeps lagging", "[pe
   l.run();
   CHECK(b.doc("d").read("/x") == json(20));
   CHECK(a.doc("d").digest() == b.doc("d").digest());
-  sync_output o2, o3;
-  l.sa.on_lagged("d", now, o2);
+  // A second stall: lags within it (more live batches skipped, the fan-out
+  // detaching too) are one episode, however many.
+  sync_output o2;
+  CHECK(l.sa.on_lagged("d", now, o2));
+  for (int i = 0; i < 5; ++i) {
+    sync_output again;
+    CHECK_FALSE(l.sa.on_lagged("d", now, again));
+    CHECK_FALSE(again.close);
+  }
   CHECK_FALSE(o2.close);
+  l.handle(true, o2);
+  l.run();
+  REQUIRE(l.sa.live("d"));  // the episode ends when it is live again
+  CHECK(l.sa.counters().lag_episodes == 2);
+  // A third episode within the window is one too many.
+  sync_output o3;
   l.sa.on_lagged("d", now, o3);
   REQUIRE(o3.close);
   CHECK(o3.close->code == errc::lagged);
@@ -307,4 +337,45 @@ TEST_CASE("a document announced in reply before start is not announced again", "
   sync_output ob2;
   sb.start({"d"}, ob2);  // the listing arrives: d is announced already
   CHECK(ob2.frames.empty());
+}
+
+TEST_CASE("resync: our frontier goes out again, once until the peer's ready, bounded per window", "[peer_sync]") {
+  test_node a(1), b(2);
+  a.write("d", {set("/x", 1)}, 1000);
+  b.write("d", {set("/y", 2)}, 1000);
+  peer_sync_config cfg;
+  cfg.max_resyncs = 2;
+  link l(a, b, cfg);
+  l.start();
+  l.run();
+  REQUIRE(l.sa.live("d"));
+  auto now = peer_sync::clock::now();
+  sync_output o1, o2;
+  CHECK(l.sa.resync("d", now, o1));
+  REQUIRE(o1.frames.size() == 1);
+  CHECK(o1.frames[0].data.find("frontier") != std::string::npos);
+  CHECK_FALSE(l.sa.resync("d", now, o2));  // one is under way until the peer's ready
+  CHECK(o2.frames.empty());
+  l.handle(true, o1);
+  l.run();  // b serves the delta again, then ready
+  sync_output o3, o4;
+  CHECK(l.sa.resync("d", now, o3));
+  l.handle(true, o3);
+  l.run();
+  CHECK_FALSE(l.sa.resync("d", now, o4));  // max_resyncs within lag_window
+  CHECK(l.sa.counters().resyncs == 2);
+  CHECK(a.doc("d").digest() == b.doc("d").digest());
+  // An owner restart: subscribe again and resume by delta (not a lag), and
+  // ask again once the window allows it.
+  sync_output o5;
+  l.sa.on_owner_restart("d", now + cfg.lag_window + std::chrono::milliseconds(1), o5);
+  CHECK(o5.subscribe == std::vector<std::string>{"d"});
+  REQUIRE(o5.frames.size() == 1);
+  CHECK(o5.frames[0].data.find("frontier") != std::string::npos);
+  CHECK(l.sa.counters().lag_episodes == 0);
+  l.handle(true, o5);
+  l.run();
+  CHECK(l.sa.live("d"));
+  CHECK_FALSE(l.closed_a);
+  CHECK_FALSE(l.closed_b);
 }
