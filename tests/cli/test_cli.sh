@@ -17,6 +17,18 @@ grep -q "unknown key 'lisen'" <<<"$LAST_OUTPUT" && pass "the key is named" || fa
 echo '{"data_dir": "'"$WORK"'/x", "limits": {"frame_bytes": "big"}}' >"$WORK/bad2.json"
 expect_exit 2 "serve with a wrongly typed config value" -- "$S" serve --config "$WORK/bad2.json"
 grep -q "limits.frame_bytes" <<<"$LAST_OUTPUT" && pass "the key is named" || fail "key not named: $LAST_OUTPUT"
+# One key, three sources, one message (the key named as written).
+echo '{"data_dir": "'"$WORK"'/x", "limits": {"frame_bytes": 10}}' >"$WORK/bad3.json"
+range="must be between 1024 and 1073741824"
+expect_exit 2 "an out-of-range value in the file" -- "$S" serve --config "$WORK/bad3.json"
+grep -q "config: 'limits.frame_bytes' $range" <<<"$LAST_OUTPUT" && pass "the file's key is named" || fail "file: $LAST_OUTPUT"
+expect_exit 2 "an out-of-range variable" -- env STARLING_LIMITS_FRAME_BYTES=10 "$S" serve --data-dir "$WORK/x"
+grep -q "config: 'STARLING_LIMITS_FRAME_BYTES' $range" <<<"$LAST_OUTPUT" && pass "the variable is named" || fail "env: $LAST_OUTPUT"
+expect_exit 2 "an out-of-range flag" -- "$S" serve --data-dir "$WORK/x" --limits-frame-bytes 10
+grep -q "config: '--limits-frame-bytes' $range" <<<"$LAST_OUTPUT" && pass "the flag is named" || fail "flag: $LAST_OUTPUT"
+expect_exit 2 "serve with an unknown flag" -- "$S" serve --data-dir "$WORK/x" --limits-frame-byte 10023
+expect_exit 0 "config reference" -- "$S" config reference
+expect_exit 2 "config without a subcommand" -- "$S" config
 expect_exit 2 "serve exposed without API tokens" -- "$S" serve --data-dir "$WORK/x" --http-listen 0.0.0.0:0
 [ ! -e "$WORK/x/data.mdb" ] && pass "nothing opened before validation" || fail "serve opened the store before refusing"
 
@@ -33,6 +45,9 @@ grep -q "$(cat "$WORK/a/api.token")" "$WORK/a/starling.json" && fail "the config
 expect_exit 2 "init twice" -- "$S" init --data-dir "$WORK/a"
 expect_exit 0 "id" -- "$S" id --data-dir "$WORK/a"
 [ "$LAST_OUTPUT" = "$A_ID" ] && pass "id prints the node id" || fail "id printed: $LAST_OUTPUT"
+expect_exit 0 "init with a tuned limit" -- env STARLING_TIMEOUTS_AUTH_MS=2500 "$S" init --data-dir "$WORK/tuned" --limits-frame-bytes 65536
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); sys.exit(0 if c["limits"]["frame_bytes"] == 65536 and c["timeouts"]["auth_ms"] == 2500 else 1)' "$WORK/tuned/starling.json" &&
+  pass "init writes the keys set away from their defaults" || fail "init lost a tuned key: $(cat "$WORK/tuned/starling.json")"
 expect_exit 0 "init for an exposed API (its token hash goes in the config)" -- "$S" init --data-dir "$WORK/exposed" --http-listen 0.0.0.0:7480
 
 # --- serve, put, get, watch, status
