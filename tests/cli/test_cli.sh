@@ -27,7 +27,11 @@ grep -q "config: 'STARLING_LIMITS_FRAME_BYTES' $range" <<<"$LAST_OUTPUT" && pass
 expect_exit 2 "an out-of-range flag" -- "$S" serve --data-dir "$WORK/x" --limits-frame-bytes 10
 grep -q "config: '--limits-frame-bytes' $range" <<<"$LAST_OUTPUT" && pass "the flag is named" || fail "flag: $LAST_OUTPUT"
 expect_exit 2 "serve with an unknown flag" -- "$S" serve --data-dir "$WORK/x" --limits-frame-byte 10023
+# The reference in README.md is the one the binary prints.
 expect_exit 0 "config reference" -- "$S" config reference
+readme_table=$(sed -n '/^<!-- begin config-reference/,/^<!-- end config-reference -->/p' "$(dirname "$0")/../../README.md" | sed '1d;$d')
+[ -n "$LAST_OUTPUT" ] && [ "$LAST_OUTPUT" = "$readme_table" ] && pass "README.md's configuration reference is current" ||
+  fail "README.md's configuration reference differs from 'starling config reference' (run scripts/update-config-reference.sh)"
 expect_exit 2 "config without a subcommand" -- "$S" config
 expect_exit 2 "serve exposed without API tokens" -- "$S" serve --data-dir "$WORK/x" --http-listen 0.0.0.0:0
 [ ! -e "$WORK/x/data.mdb" ] && pass "nothing opened before validation" || fail "serve opened the store before refusing"

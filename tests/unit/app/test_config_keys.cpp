@@ -1,9 +1,11 @@
 // The table of configuration keys: the file, the environment and the flags
-// reach the same keys through the same setter, with the same messages.
+// reach the same keys through the same setter, and README.md's reference is
+// the table's.
 #include <catch2/catch.hpp>
 
 #include <CLI/CLI.hpp>
 
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -102,6 +104,19 @@ std::vector<std::string> bad_texts(const config_key& k) {
     case key_kind::text: return {};
   }
   return {};
+}
+
+std::string readme_reference() {
+  std::ifstream in(STARLING_README);
+  std::stringstream s;
+  s << in.rdbuf();
+  auto text = s.str();
+  const std::string begin = "<!-- begin config-reference", end = "<!-- end config-reference -->";
+  auto b = text.find(begin);
+  auto e = text.find(end);
+  if (b == std::string::npos || e == std::string::npos || e < b) return "(markers missing)";
+  b = text.find('\n', b) + 1;
+  return text.substr(b, e - b);
 }
 
 }  // namespace
@@ -235,4 +250,11 @@ TEST_CASE("config keys: the file init writes reads back to every key's value", "
   CHECK(plain.contains("durability"));
   CHECK_FALSE(plain.contains("limits"));
   CHECK_FALSE(plain.contains("log_level"));
+}
+
+TEST_CASE("config keys: README.md's configuration reference is the generated one", "[config]") {
+  auto generated = config_reference_markdown();
+  CHECK(generated.find("| `limits.frame_bytes` | integer, 1024..2^30 | 4194304 (4 MiB) |") != std::string::npos);
+  INFO("regenerate it with scripts/update-config-reference.sh BUILD/app/starling");
+  CHECK(readme_reference() == generated);
 }
