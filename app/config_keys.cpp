@@ -72,13 +72,21 @@ config_key base_key(std::string path, key_kind kind, std::string type, std::stri
 }
 
 // `field` maps a service_config (const or not) to the member the key sets.
+// A count is stored as its integer type, milliseconds as a duration.
 template <class Field>
-config_key count_key(std::string path, std::uint64_t min, std::uint64_t max, std::string meaning, Field field) {
-  auto k = base_key(std::move(path), key_kind::count, "integer, " + number_text(min) + ".." + number_text(max),
-                    std::move(meaning));
+config_key number_key(std::string path, key_kind kind, std::uint64_t min, std::uint64_t max, std::string meaning,
+                      Field field) {
+  auto unit = kind == key_kind::millis ? "milliseconds, " : "integer, ";
+  auto k = base_key(std::move(path), kind, unit + number_text(min) + ".." + number_text(max), std::move(meaning));
   k.min = min;
   k.max = max;
-  k.get = [field](const service_config& c) { return json(static_cast<std::uint64_t>(field(c))); };
+  k.get = [field](const service_config& c) {
+    const auto& f = field(c);
+    if constexpr (std::is_same_v<std::decay_t<decltype(f)>, std::chrono::milliseconds>)
+      return json(static_cast<std::uint64_t>(f.count()));
+    else
+      return json(static_cast<std::uint64_t>(f));
+  };
   k.set = [field, min, max](service_config& c, const json& v, const std::string& name) -> config_result {
     std::uint64_t n = 0;
     auto r = want_uint(v, name, min, max, n);
@@ -92,19 +100,13 @@ config_key count_key(std::string path, std::uint64_t min, std::uint64_t max, std
 }
 
 template <class Field>
+config_key count_key(std::string path, std::uint64_t min, std::uint64_t max, std::string meaning, Field field) {
+  return number_key(std::move(path), key_kind::count, min, max, std::move(meaning), field);
+}
+
+template <class Field>
 config_key millis_key(std::string path, std::uint64_t min, std::uint64_t max, std::string meaning, Field field) {
-  auto k = base_key(std::move(path), key_kind::millis, "milliseconds, " + number_text(min) + ".." + number_text(max),
-                    std::move(meaning));
-  k.min = min;
-  k.max = max;
-  k.get = [field](const service_config& c) { return json(static_cast<std::uint64_t>(field(c).count())); };
-  k.set = [field, min, max](service_config& c, const json& v, const std::string& name) -> config_result {
-    std::uint64_t n = 0;
-    auto r = want_uint(v, name, min, max, n);
-    if (r) field(c) = std::chrono::milliseconds(n);
-    return r;
-  };
-  return k;
+  return number_key(std::move(path), key_kind::millis, min, max, std::move(meaning), field);
 }
 
 template <class E, class Field>

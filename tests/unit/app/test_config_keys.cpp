@@ -156,24 +156,20 @@ TEST_CASE("config keys: every key is reachable from the file", "[config]") {
 }
 
 TEST_CASE("config keys: a variable and a flag give the value the file gives", "[config]") {
+  using source = result (*)(service_config&, const config_key&, const std::string&);
   int with_env = 0, with_flag = 0;
   for (auto& k : config_keys()) {
     INFO(k.path);
     auto text = sample_text(k);
     auto by_file = default_service_config();
     REQUIRE(from_file(by_file, k, text));
-    if (!k.env.empty()) {
-      ++with_env;
-      INFO(k.env);
+    with_env += !k.env.empty();
+    with_flag += !k.flag.empty();
+    for (auto [name, apply] : {std::pair<std::string, source>{k.env, from_env}, {k.flag, from_flag}}) {
+      if (name.empty()) continue;
+      INFO(name);
       auto cfg = default_service_config();
-      REQUIRE(from_env(cfg, k, text));
-      CHECK(k.get(cfg) == k.get(by_file));
-    }
-    if (!k.flag.empty()) {
-      ++with_flag;
-      INFO(k.flag);
-      auto cfg = default_service_config();
-      REQUIRE(from_flag(cfg, k, text));
+      REQUIRE(apply(cfg, k, text));
       CHECK(k.get(cfg) == k.get(by_file));
     }
   }
