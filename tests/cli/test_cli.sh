@@ -17,10 +17,12 @@ grep -q "unknown key 'lisen'" <<<"$LAST_OUTPUT" && pass "the key is named" || fa
 echo '{"data_dir": "'"$WORK"'/x", "limits": {"frame_bytes": "big"}}' >"$WORK/bad2.json"
 expect_exit 2 "serve with a wrongly typed config value" -- "$S" serve --config "$WORK/bad2.json"
 grep -q "limits.frame_bytes" <<<"$LAST_OUTPUT" && pass "the key is named" || fail "key not named: $LAST_OUTPUT"
+expect_exit 2 "serve exposed without API tokens" -- "$S" serve --data-dir "$WORK/x" --http-listen 0.0.0.0:0
+[ ! -e "$WORK/x/data.mdb" ] && pass "nothing opened before validation" || fail "serve opened the store before refusing"
 # One key, three sources, one message (the key named as written).
-echo '{"data_dir": "'"$WORK"'/x", "limits": {"frame_bytes": 10}}' >"$WORK/bad3.json"
+echo '{"data_dir": "'"$WORK"'/x", "limits": {"frame_bytes": 10}}' >"$WORK/range.json"
 range="must be between 1024 and 1073741824"
-expect_exit 2 "an out-of-range value in the file" -- "$S" serve --config "$WORK/bad3.json"
+expect_exit 2 "an out-of-range value in the file" -- "$S" serve --config "$WORK/range.json"
 grep -q "config: 'limits.frame_bytes' $range" <<<"$LAST_OUTPUT" && pass "the file's key is named" || fail "file: $LAST_OUTPUT"
 expect_exit 2 "an out-of-range variable" -- env STARLING_LIMITS_FRAME_BYTES=10 "$S" serve --data-dir "$WORK/x"
 grep -q "config: 'STARLING_LIMITS_FRAME_BYTES' $range" <<<"$LAST_OUTPUT" && pass "the variable is named" || fail "env: $LAST_OUTPUT"
@@ -33,8 +35,6 @@ readme_table=$(sed -n '/^<!-- begin config-reference/,/^<!-- end config-referenc
 [ -n "$LAST_OUTPUT" ] && [ "$LAST_OUTPUT" = "$readme_table" ] && pass "README.md's configuration reference is current" ||
   fail "README.md's configuration reference differs from 'starling config reference' (run scripts/update-config-reference.sh)"
 expect_exit 2 "config without a subcommand" -- "$S" config
-expect_exit 2 "serve exposed without API tokens" -- "$S" serve --data-dir "$WORK/x" --http-listen 0.0.0.0:0
-[ ! -e "$WORK/x/data.mdb" ] && pass "nothing opened before validation" || fail "serve opened the store before refusing"
 
 # --- init
 expect_exit 0 "init" -- "$S" init --data-dir "$WORK/a"
