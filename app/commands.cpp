@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/scheduler.hpp"
+#include "app/config_keys.hpp"
 #include "app/service.hpp"
 #include "auth/identity.hpp"
 #include "auth/token.hpp"
@@ -56,33 +57,6 @@ bool write_private_file(const std::string& path, const std::string& text) {
   return !ec;
 }
 
-expected<persistence::done, std::string> apply_flags(service_config& cfg, const node_flags& f) {
-  json j = json::object();
-  if (!f.data_dir.empty()) j["data_dir"] = f.data_dir;
-  if (!f.listen.empty()) j["listen"] = f.listen;
-  if (!f.http_listen.empty()) j["http_listen"] = f.http_listen;
-  if (!f.durability.empty()) j["durability"] = f.durability;
-  if (!f.log_level.empty()) j["log_level"] = f.log_level;
-  if (!f.log_format.empty()) j["log_format"] = f.log_format;
-  if (!f.join_token.empty()) j["join_token"] = f.join_token;
-  if (!f.peers.empty()) {
-    j["peers"] = cfg.node.peers;  // flags add to the configured peers
-    for (auto& p : f.peers) j["peers"].push_back(p);
-  }
-  auto r = apply_json(cfg, j);
-  if (!r) return make_unexpected(std::string("flag ") + r.error().substr(r.error().find(':') + 2));
-  for (auto& key : f.trust) {
-    auto k = auth::parse_node_id(key);
-    if (!k) return make_unexpected("flag --trust: '" + key + "' is not a node id (64 hex characters)");
-    auth::trust_entry e;
-    e.key = *k;
-    e.perm = auth::permissions(auth::permission::read) | auth::permission::write;
-    e.note = "--trust";
-    cfg.node.trusted.push_back(e);
-  }
-  return persistence::done{};
-}
-
 }  // namespace
 
 int cmd_id(const std::string& data_dir) {
@@ -98,7 +72,8 @@ expected<service_config, std::string> resolve_config(const node_flags& flags, bo
   service_config cfg = default_service_config();
   std::string file = flags.config_file;
   if (file.empty()) {
-    std::string dir = !flags.data_dir.empty() ? flags.data_dir : process_env()["STARLING_DATA_DIR"];
+    auto flag_dir = flags.value("data_dir");
+    std::string dir = !flag_dir.empty() ? flag_dir : process_env()["STARLING_DATA_DIR"];
     if (!dir.empty() && fs::exists(fs::path(dir) / config_file_name)) file = (fs::path(dir) / config_file_name).string();
   }
   if (!file.empty()) {
@@ -119,10 +94,10 @@ expected<service_config, std::string> resolve_config(const node_flags& flags, bo
 }
 
 int cmd_init(const node_flags& flags) {
-  if (flags.data_dir.empty()) return usage_error("init needs --data-dir DIR");
+  if (flags.value("data_dir").empty()) return usage_error("init needs --data-dir DIR");
   auto cfg = resolve_config(flags, /*check=*/false);  // checked below, once the API token exists
   if (!cfg) return usage_error(cfg.error());
-  fs::path dir = flags.data_dir;
+  fs::path dir = flags.value("data_dir");
   auto cfg_path = dir / config_file_name;
   if (fs::exists(cfg_path)) return usage_error(cfg_path.string() + " exists: this data directory is initialised");
   std::error_code ec;
@@ -196,6 +171,11 @@ int cmd_serve(const node_flags& flags) {
   }
   log::write(log::level::info, "serve", "stopped", {});
   return exit_code;
+}
+
+int cmd_config_reference() {
+  std::cout << config_reference_markdown();
+  return exit_ok;
 }
 
 // ------------------------------------------------------------ client side

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/demo.hpp"
+#include "app/node_flags.hpp"
 #include "app/service_config.hpp"
 
 namespace starling::app {
@@ -18,15 +19,6 @@ constexpr int exit_ok = 0, exit_failure = 1, exit_usage = 2;
 
 // Prints "starling: <why>" and returns exit_usage.
 int usage_error(const std::string& why);
-
-// Flags of `init` and `serve` that override the configuration.
-struct node_flags {
-  std::string config_file;
-  std::string data_dir;
-  std::string listen, http_listen, durability, log_level, log_format;
-  std::vector<std::string> peers, trust;
-  std::string join_token;
-};
 
 // The configuration `serve` would run: defaults, the file (--config, else
 // DATA_DIR/starling.json if present), STARLING_* variables, then flags.
@@ -37,6 +29,8 @@ int cmd_init(const node_flags& flags);
 // Prints the node id of a data directory (from its key file).
 int cmd_id(const std::string& data_dir);
 int cmd_serve(const node_flags& flags);
+// Prints the configuration reference (the Markdown table in README.md).
+int cmd_config_reference();
 
 // Client commands talk to a running node's HTTP API.
 struct client_options {

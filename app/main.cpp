@@ -9,19 +9,6 @@ using namespace starling::app;
 
 namespace {
 
-void add_node_flags(CLI::App* cmd, node_flags& f, bool with_config) {
-  if (with_config) cmd->add_option("--config", f.config_file, "JSON config file (default: DATA_DIR/starling.json if present)");
-  cmd->add_option("--data-dir", f.data_dir, "data directory (LMDB store, node key, config)");
-  cmd->add_option("--listen", f.listen, "sync endpoint host:port (default 127.0.0.1:7400)");
-  cmd->add_option("--http-listen", f.http_listen, "HTTP API host:port (default 127.0.0.1:7480)");
-  cmd->add_option("--peer", f.peers, "peer sync URL ws://host:port/v1/sync to dial (repeatable)");
-  cmd->add_option("--trust", f.trust, "node id to trust with read,write (repeatable)");
-  cmd->add_option("--join-token", f.join_token, "join token to present to peers (a new node)");
-  cmd->add_option("--durability", f.durability, "sync | nometasync | nosync (default sync)");
-  cmd->add_option("--log-level", f.log_level, "debug | info | warn | error");
-  cmd->add_option("--log-format", f.log_format, "text | json");
-}
-
 void add_client_flags(CLI::App* cmd, client_options& o) {
   cmd->add_option("--node", o.node, "the node's HTTP API (default http://127.0.0.1:7480, or STARLING_NODE)");
   cmd->add_option("--api-token", o.api_token, "bearer token (default STARLING_API_TOKEN, or DATA_DIR/api.token)");
@@ -45,6 +32,11 @@ int main(int argc, char** argv) {
   id->add_option("--data-dir", id_dir, "data directory (default STARLING_DATA_DIR)");
   auto* serve = app.add_subcommand("serve", "run a node (sync listener, dialers, HTTP API) until SIGINT/SIGTERM");
   add_node_flags(serve, nf, true);
+
+  auto* config = app.add_subcommand("config", "the configuration keys of init and serve");
+  config->require_subcommand(1, 1);
+  auto* config_reference = config->add_subcommand(
+      "reference", "print every key: type, default, variable, flag, meaning (the Markdown table of README.md)");
 
   auto* token = app.add_subcommand("token", "join tokens of a running node");
   token->require_subcommand(1, 1);
@@ -118,6 +110,7 @@ int main(int argc, char** argv) {
   if (*init) return cmd_init(nf);
   if (*id) return cmd_id(id_dir);
   if (*serve) return cmd_serve(nf);
+  if (*config_reference) return cmd_config_reference();
   if (*token_create) return cmd_token_create(client(), perm, ttl, docs, note);
   if (*token_list) return cmd_token_list(client());
   if (*token_revoke) return cmd_token_revoke(client(), hash_prefix);

@@ -2,9 +2,10 @@
 // variables, then command-line flags, each overriding the one before, over
 // the defaults of actors::node_config and net::settings.
 //
-// Every key, its type, default and environment variable is in README.md
-// ("Configuration reference"). Unknown keys and wrong types are refused
-// with the key's name: a typo must not silently fall back to a default.
+// The keys are listed once, in app/config_keys.cpp, which drives the file,
+// the environment and the flags alike and generates README.md's
+// "Configuration reference". Unknown keys and wrong types are refused with
+// the key's name: a typo must not silently fall back to a default.
 //
 // Threading: pure functions over plain values.
 #pragma once
@@ -68,14 +69,16 @@ service_config default_service_config();
 // positive integer".
 expected<persistence::done, std::string> apply_json(service_config& cfg, const nlohmann::json& j);
 expected<persistence::done, std::string> apply_json_text(service_config& cfg, const std::string& text);
-// Applies STARLING_* variables from `env` (name -> value).
+// Applies STARLING_* variables from `env` (name -> value); variables that
+// are no key's (STARLING_NODE of the client, ...) are left alone.
 expected<persistence::done, std::string> apply_env(service_config& cfg, const std::map<std::string, std::string>& env);
 // The environment of this process, as apply_env wants it.
 std::map<std::string, std::string> process_env();
 // Checks the whole: data_dir set, ports, tokens when exposed, peer URLs.
 expected<persistence::done, std::string> validate(const service_config& cfg);
 
-// The file `starling init` writes (only non-default, operator-facing keys).
+// The file `starling init` writes: the operator-facing keys, and every other
+// key that differs from its default, except the secret join_token.
 nlohmann::json to_json(const service_config& cfg);
 
 }  // namespace starling::app

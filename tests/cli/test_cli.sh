@@ -24,6 +24,22 @@ expect_exit 2 "serve with a config that repeats a key" -- "$S" serve --config "$
 grep -q "repeats the key 'data_dir'" <<<"$LAST_OUTPUT" && pass "the repeated key is named" || fail "not refused for the repeated key: $LAST_OUTPUT"
 expect_exit 2 "serve exposed without API tokens" -- "$S" serve --data-dir "$WORK/x" --http-listen 0.0.0.0:0
 [ ! -e "$WORK/x/data.mdb" ] && pass "nothing opened before validation" || fail "serve opened the store before refusing"
+# One key, three sources, one message (the key named as written).
+echo '{"data_dir": "'"$WORK"'/x", "limits": {"frame_bytes": 10}}' >"$WORK/range.json"
+range="must be between 1024 and 1073741824"
+expect_exit 2 "an out-of-range value in the file" -- "$S" serve --config "$WORK/range.json"
+grep -q "config: 'limits.frame_bytes' $range" <<<"$LAST_OUTPUT" && pass "the file's key is named" || fail "file: $LAST_OUTPUT"
+expect_exit 2 "an out-of-range variable" -- env STARLING_LIMITS_FRAME_BYTES=10 "$S" serve --data-dir "$WORK/x"
+grep -q "config: 'STARLING_LIMITS_FRAME_BYTES' $range" <<<"$LAST_OUTPUT" && pass "the variable is named" || fail "env: $LAST_OUTPUT"
+expect_exit 2 "an out-of-range flag" -- "$S" serve --data-dir "$WORK/x" --limits-frame-bytes 10
+grep -q "config: '--limits-frame-bytes' $range" <<<"$LAST_OUTPUT" && pass "the flag is named" || fail "flag: $LAST_OUTPUT"
+expect_exit 2 "serve with an unknown flag" -- "$S" serve --data-dir "$WORK/x" --limits-frame-byte 10023
+# The reference in README.md is the one the binary prints.
+expect_exit 0 "config reference" -- "$S" config reference
+readme_table=$(sed -n '/^<!-- begin config-reference/,/^<!-- end config-reference -->/p' "$(dirname "$0")/../../README.md" | sed '1d;$d')
+[ -n "$LAST_OUTPUT" ] && [ "$LAST_OUTPUT" = "$readme_table" ] && pass "README.md's configuration reference is current" ||
+  fail "README.md's configuration reference differs from 'starling config reference' (run scripts/update-config-reference.sh)"
+expect_exit 2 "config without a subcommand" -- "$S" config
 
 # --- init
 expect_exit 0 "init" -- "$S" init --data-dir "$WORK/a"
@@ -38,6 +54,9 @@ grep -q "$(cat "$WORK/a/api.token")" "$WORK/a/starling.json" && fail "the config
 expect_exit 2 "init twice" -- "$S" init --data-dir "$WORK/a"
 expect_exit 0 "id" -- "$S" id --data-dir "$WORK/a"
 [ "$LAST_OUTPUT" = "$A_ID" ] && pass "id prints the node id" || fail "id printed: $LAST_OUTPUT"
+expect_exit 0 "init with a tuned limit" -- env STARLING_TIMEOUTS_AUTH_MS=2500 "$S" init --data-dir "$WORK/tuned" --limits-frame-bytes 65536
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); sys.exit(0 if c["limits"]["frame_bytes"] == 65536 and c["timeouts"]["auth_ms"] == 2500 else 1)' "$WORK/tuned/starling.json" &&
+  pass "init writes the keys set away from their defaults" || fail "init lost a tuned key: $(cat "$WORK/tuned/starling.json")"
 expect_exit 0 "init for an exposed API (its token hash goes in the config)" -- "$S" init --data-dir "$WORK/exposed" --http-listen 0.0.0.0:7480
 
 # --- serve, put, get, watch, status
