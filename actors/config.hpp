@@ -42,6 +42,25 @@ struct scheduler_settings {
   std::chrono::microseconds poll_interval{50};
 };
 
+// Pacing and internal timeouts of the node's actors: named here so that
+// none hides as a literal; tests shorten them.
+struct actor_timings {
+  // A dialer, link or owner asked for its status by the node.
+  std::chrono::milliseconds status_timeout{5'000};
+  // A session closing because the node stops waits this long for the close
+  // handshake before it ends anyway.
+  std::chrono::milliseconds close_timeout{2'000};
+  // A session sending a delta checks its send queue this often.
+  std::chrono::milliseconds pump_interval{5};
+  // Remote changes of one document gathered into one apply (and one
+  // commit); also at most half the fan-out backlog, so that publishing the
+  // result never detaches local subscribers.
+  std::size_t max_apply_changes = 8192;
+  // The embedding facade waits this long past request_timeout for a write's
+  // own timeout reply before it gives up.
+  std::chrono::milliseconds reply_grace{5'000};
+};
+
 struct node_config {
   std::string data_dir;  // required: the LMDB environment and the key file live here
   persistence::store_options store;     // durability (default sync), map size
@@ -82,6 +101,7 @@ struct node_config {
   std::chrono::milliseconds owner_retry_delay{200};
 
   scheduler_settings scheduler;
+  actor_timings timings;
 
   // Supervision: a child that fails more often than this within the window
   // is not restarted again and the node stops (something is badly wrong).

@@ -159,7 +159,8 @@ struct node::impl {
   write_gate_actor gate;
   std::mutex mu;
   std::map<subscription, std::pair<std::string, subscriber_actor>> subs;
-  caf::timespan lookup_timeout{std::chrono::seconds(30)};
+  caf::timespan lookup_timeout;  // node_config::owner_lookup_timeout
+  std::chrono::milliseconds reply_grace;  // node_config::timings.reply_grace
 
   // A request to the node actor, waited for.
   template <class T, class... Ts>
@@ -182,6 +183,7 @@ expected<std::unique_ptr<node>, std::string> node::open(node_config cfg) {
   if (!info) return make_unexpected(info.error());
   i->info = *info;
   i->lookup_timeout = cfg.owner_lookup_timeout;
+  i->reply_grace = cfg.timings.reply_grace;
   i->gate = i->sys->spawn(write_gate, i->info.handle, i->lookup_timeout);
   return std::unique_ptr<node>(new node(std::move(i)));
 }
@@ -230,7 +232,7 @@ expected<write_result, std::string> node::write(const std::string& doc, const st
   auto result = reply->get_future();
   write_async(doc, m, [reply](expected<write_result, std::string> r) { reply->set_value(std::move(r)); });
   // The gate's request times out by itself; the margin covers its mailbox.
-  if (result.wait_for(request_timeout + std::chrono::seconds(5)) != std::future_status::ready)
+  if (result.wait_for(request_timeout + impl_->reply_grace) != std::future_status::ready)
     return make_unexpected(std::string("no reply"));
   return result.get();
 }

@@ -176,7 +176,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         };
         auto g = std::make_shared<gather>(gather{{}, dialers.size()});
         for (auto& [url, d] : dialers)
-          self->request(d, std::chrono::seconds(5), status_atom::value)
+          self->request(d, self->state.cfg.timings.status_timeout, status_atom::value)
               .then(
                   [=](const dialer_status& st) mutable {
                     g->got.push_back(st);

@@ -77,7 +77,7 @@ void open_session(self_ptr self) {
           },
           [=](const caf::error& e) {
             say(self, log::level::warn, "cannot list documents: " + render(e));
-            close_with(self, 4500, "internal");
+            close_with(self, protocol::close_code(protocol::errc::internal), "internal");
           });
   auto held = std::move(s.held_frames);
   s.held_frames.clear();
@@ -218,7 +218,7 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         if (!st.failure) return;
         for (auto& f : st.frames) s.conn->send(f, false);
         count_error(self, st.failure->code, st.failure->reason);
-        close_with(self, st.close_code ? *st.close_code : 4408, "timeout");
+        close_with(self, st.close_code ? *st.close_code : protocol::close_code(protocol::errc::timeout), "timeout");
       },
       [=](pump_atom) {
         self->state.pump_scheduled = false;
@@ -339,9 +339,9 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
       },
       [=](stop_atom) {
         if (!self->state.conn) return self->quit();  // still dialing: nothing to close
-        close_with(self, 1001, "node stopping");
+        close_with(self, net::close_code::going_away, "node stopping");
         // If the close handshake never completes, do not hold up shutdown.
-        self->delayed_send(self, std::chrono::seconds(2), closed_atom::value, std::uint16_t{1006},
+        self->delayed_send(self, self->state.ctx->cfg.timings.close_timeout, closed_atom::value, net::close_code::abnormal,
                            std::string("close timed out"), true);
       },
   };

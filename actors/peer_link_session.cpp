@@ -180,7 +180,7 @@ void apply_next(self_ptr self, const std::string& doc) {
   // one-change frames is not limited to one commit per change. Bounded
   // below the fan-out's per-subscriber backlog so that publishing the
   // result never detaches local subscribers.
-  const std::size_t cap = std::max<std::size_t>(1, std::min<std::size_t>(8192, s.ctx->cfg.subscriber_max_changes / 2));
+  const std::size_t cap = std::max<std::size_t>(1, std::min<std::size_t>(s.ctx->cfg.timings.max_apply_changes, s.ctx->cfg.subscriber_max_changes / 2));
   while (!q.empty() && batch.size() + q.front().size() <= cap) {
     auto& more = q.front();
     batch.insert(batch.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
@@ -281,7 +281,7 @@ void schedule_pump(self_ptr self) {
   auto& s = self->state;
   if (s.pump_scheduled || !s.sync || (!s.sync->delta_pending() && s.outbox.empty())) return;
   s.pump_scheduled = true;
-  self->delayed_send(self, std::chrono::milliseconds(5), pump_atom::value);
+  self->delayed_send(self, s.ctx->cfg.timings.pump_interval, pump_atom::value);
 }
 
 void pump(self_ptr self) {

@@ -399,6 +399,14 @@ std::vector<config_key> make_keys() {
                             [](auto& c) -> auto& { return c.node.net.http_idle_timeout; }));
   keys.push_back(millis_key("timeouts.lag_window_ms", 1, day_ms, "window of `limits.max_lags`",
                             [](auto& c) -> auto& { return c.node.sync.lag_window; }));
+  keys.push_back(millis_key("timeouts.http_request_ms", 1, hour_ms,
+                            "an HTTP request waiting for the node (longer: 503 `timeout`)",
+                            [](auto& c) -> auto& { return c.http_request_timeout; }));
+  keys.push_back(millis_key("timeouts.readyz_ms", 1, hour_ms, "`/readyz` waiting for the node",
+                            [](auto& c) -> auto& { return c.readyz_timeout; }));
+  keys.push_back(millis_key("timeouts.sse_keepalive_ms", 1, hour_ms,
+                            "an idle event stream sends a keep-alive comment this often",
+                            [](auto& c) -> auto& { return c.sse_keepalive; }));
   keys.push_back(millis_key("timeouts.owner_lookup_ms", 1, hour_ms, "finding a document's owner through the node",
                             [](auto& c) -> auto& { return c.node.owner_lookup_timeout; }));
   keys.push_back(millis_key("timeouts.owner_retry_ms", 1, hour_ms,

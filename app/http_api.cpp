@@ -33,8 +33,6 @@ using api_actor = caf::typed_actor<caf::reacts_to<http_atom, net::http_request, 
 
 namespace {
 
-constexpr auto ask_timeout = std::chrono::seconds(30);
-
 net::http_response json_reply(unsigned status, const json& body) {
   net::http_response r;
   r.status = status;
@@ -155,15 +153,15 @@ void gather(self_ptr self, std::function<void(node_snapshot)> done, bool with_do
   p->done = std::move(done);
   auto node = ctx->node.handle;
   if (!with_docs) p->finish_one();
-  else self->request(node, ask_timeout, docs_atom::value)
+  else self->request(node, self->state.ctx->cfg.http_request_timeout, docs_atom::value)
       .then(
           [=](const std::vector<std::string>& names) {
             p->outstanding += static_cast<int>(names.size());
             for (auto& name : names)
-              self->request(node, ask_timeout, doc_atom::value, name)
+              self->request(node, self->state.ctx->cfg.http_request_timeout, doc_atom::value, name)
                   .then(
                       [=](const doc_owner_actor& owner) {
-                        self->request(owner, ask_timeout, status_atom::value)
+                        self->request(owner, self->state.ctx->cfg.http_request_timeout, status_atom::value)
                             .then([=](const doc_status& st) {
                                     p->snap.docs.push_back(st);
                                     p->finish_one();
@@ -174,12 +172,12 @@ void gather(self_ptr self, std::function<void(node_snapshot)> done, bool with_do
             p->finish_one();
           },
           [=](const caf::error&) { p->finish_one(); });
-  self->request(node, ask_timeout, peers_atom::value)
+  self->request(node, self->state.ctx->cfg.http_request_timeout, peers_atom::value)
       .then(
           [=](const std::vector<link_actor>& links) {
             p->outstanding += static_cast<int>(links.size());
             for (auto& l : links)
-              self->request(l, ask_timeout, status_atom::value)
+              self->request(l, self->state.ctx->cfg.http_request_timeout, status_atom::value)
                   .then([=](const peer_info& info) {
                           p->snap.peers.push_back(info);
                           p->finish_one();
@@ -188,7 +186,7 @@ void gather(self_ptr self, std::function<void(node_snapshot)> done, bool with_do
             p->finish_one();
           },
           [=](const caf::error&) { p->finish_one(); });
-  self->request(node, ask_timeout, dialers_atom::value)
+  self->request(node, self->state.ctx->cfg.http_request_timeout, dialers_atom::value)
       .then(
           [=](const std::vector<dialer_status>& ds) {
             p->snap.dialers = ds;
@@ -275,10 +273,10 @@ void handle_docs_list(self_ptr self, const net::http_request& req, net::http_rep
   }
   auto node = ctx.node.handle;
   for (auto& name : *names)
-    self->request(node, ask_timeout, doc_atom::value, name)
+    self->request(node, self->state.ctx->cfg.http_request_timeout, doc_atom::value, name)
         .then(
             [=](const doc_owner_actor& owner) {
-              self->request(owner, ask_timeout, status_atom::value)
+              self->request(owner, self->state.ctx->cfg.http_request_timeout, status_atom::value)
                   .then(
                       [=](const doc_status& st) {
                         p->docs.push_back(st);
@@ -298,7 +296,7 @@ void with_existing_doc(self_ptr self, const std::string& doc, net::http_reply re
   auto known = ctx.store->has_doc(doc);
   if (!known) return reply(error_reply(503, "storage", known.error().message));
   if (!*known) return reply(error_reply(404, "not_found", "no document '" + doc + "'"));
-  self->request(ctx.node.handle, ask_timeout, doc_atom::value, doc)
+  self->request(ctx.node.handle, self->state.ctx->cfg.http_request_timeout, doc_atom::value, doc)
       .then([=](const doc_owner_actor& owner) { f(owner); }, [=](const caf::error& e) { reply(from_caf_error(e)); });
 }
 
@@ -309,11 +307,11 @@ void handle_doc_read(self_ptr self, const std::string& doc, const net::http_requ
   if (!pointer.empty() && pointer[0] != '/')
     return reply(error_reply(400, "bad_request", "'pointer' must be a JSON Pointer starting with '/'"));
   with_existing_doc(self, doc, reply, [=](const doc_owner_actor& owner) {
-    self->request(owner, ask_timeout, read_atom::value, pointer)
+    self->request(owner, self->state.ctx->cfg.http_request_timeout, read_atom::value, pointer)
         .then(
             [=](const read_reply& r) {
               if (!r.found) return reply(error_reply(404, "not_found", "nothing at '" + pointer + "' in '" + doc + "'"));
-              self->request(owner, ask_timeout, status_atom::value)
+              self->request(owner, self->state.ctx->cfg.http_request_timeout, status_atom::value)
                   .then(
                       [=](const doc_status& st) {
                         reply(json_reply(200, json{{"doc", doc},
@@ -347,10 +345,10 @@ void handle_write(self_ptr self, const std::string& doc, const net::http_request
     w.mutations.push_back(std::move(*m));
   }
   auto node = self->state.ctx->node.handle;
-  self->request(node, ask_timeout, doc_atom::value, doc)
+  self->request(node, self->state.ctx->cfg.http_request_timeout, doc_atom::value, doc)
       .then(
           [=](const doc_owner_actor& owner) {
-            self->request(owner, ask_timeout, write_atom::value, w)
+            self->request(owner, self->state.ctx->cfg.http_request_timeout, write_atom::value, w)
                 .then(
                     [=](const write_ack& a) {
                       reply(json_reply(200, json{{"doc", doc}, {"hash", to_hex(a.hash)}, {"frontier", to_json(a.at)}}));
@@ -364,7 +362,7 @@ void handle_trust(self_ptr self, const net::http_request& req, const std::vector
                   net::http_reply reply) {
   auto node = self->state.ctx->node.handle;
   if (req.method == "GET" && parts.size() == 2) {
-    self->request(node, ask_timeout, trusted_atom::value)
+    self->request(node, self->state.ctx->cfg.http_request_timeout, trusted_atom::value)
         .then(
             [=](const std::vector<auth::trust_entry>& es) {
               json out = json::array();
@@ -401,7 +399,7 @@ void handle_trust(self_ptr self, const net::http_request& req, const std::vector
       }
     }
     e.note = *note_field;
-    self->request(node, ask_timeout, trust_atom::value, e)
+    self->request(node, self->state.ctx->cfg.http_request_timeout, trust_atom::value, e)
         .then([=](bool added) { reply(json_reply(added ? 201 : 200, json{{"key", key}, {"added", added}})); },
               [=](const caf::error& err) { reply(from_caf_error(err)); });
     return;
@@ -409,7 +407,7 @@ void handle_trust(self_ptr self, const net::http_request& req, const std::vector
   if (req.method == "DELETE" && parts.size() == 3) {
     auto k = auth::parse_node_id(parts[2]);
     if (!k) return reply(error_reply(400, "bad_request", "not a node id: " + parts[2]));
-    self->request(node, ask_timeout, revoke_atom::value, *k)
+    self->request(node, self->state.ctx->cfg.http_request_timeout, revoke_atom::value, *k)
         .then(
             [=](bool known) {
               if (!known) return reply(error_reply(404, "not_found", "key " + parts[2] + " is not trusted"));
@@ -425,7 +423,7 @@ void handle_tokens(self_ptr self, const net::http_request& req, const std::vecto
                    net::http_reply reply) {
   auto node = self->state.ctx->node.handle;
   if (req.method == "GET" && parts.size() == 2) {
-    self->request(node, ask_timeout, tokens_atom::value)
+    self->request(node, self->state.ctx->cfg.http_request_timeout, tokens_atom::value)
         .then(
             [=](const token_list& ts) {
               json out = json::array();
@@ -467,7 +465,7 @@ void handle_tokens(self_ptr self, const net::http_request& req, const std::vecto
     }
     r.note = *note_field;
     auto node_id = self->state.ctx->node.node_id;
-    self->request(node, ask_timeout, token_atom::value, r)
+    self->request(node, self->state.ctx->cfg.http_request_timeout, token_atom::value, r)
         .then(
             [=](const std::string& token) {
               reply(json_reply(201, json{{"token", token},
@@ -483,7 +481,7 @@ void handle_tokens(self_ptr self, const net::http_request& req, const std::vecto
     // By hash or a unique prefix of it (as `token list` shows).
     const std::string prefix = parts[2];
     if (prefix.size() < 8) return reply(error_reply(400, "bad_request", "give at least 8 hex characters of the hash"));
-    self->request(node, ask_timeout, tokens_atom::value)
+    self->request(node, self->state.ctx->cfg.http_request_timeout, tokens_atom::value)
         .then(
             [=](const token_list& ts) {
               std::vector<hash256> matches;
@@ -492,7 +490,7 @@ void handle_tokens(self_ptr self, const net::http_request& req, const std::vecto
               if (matches.empty()) return reply(error_reply(404, "not_found", "no unused token " + prefix));
               if (matches.size() > 1)
                 return reply(error_reply(409, "ambiguous", "several tokens start with " + prefix));
-              self->request(node, ask_timeout, untoken_atom::value, matches[0])
+              self->request(node, self->state.ctx->cfg.http_request_timeout, untoken_atom::value, matches[0])
                   .then([=](bool) { reply(json_reply(200, json{{"hash", to_hex(matches[0])}, {"removed", true}})); },
                         [=](const caf::error& e) { reply(from_caf_error(e)); });
             },
@@ -521,9 +519,6 @@ using gone_atom = caf::atom_constant<caf::atom("gone")>;
 using sse_actor = subscriber_actor::extend<caf::reacts_to<replay_atom>, caf::reacts_to<ping_atom>,
                                            caf::reacts_to<gone_atom>>;
 
-constexpr std::size_t replay_page_changes = 512;
-constexpr std::size_t max_buffered_live = 10'000;  // live changes held while the replay runs
-constexpr auto sse_keepalive = std::chrono::seconds(15);
 
 struct sse_state {
   static inline const char* name = "event_stream";
@@ -591,7 +586,7 @@ void replay_page(sse_ptr self) {
   auto& s = self->state;
   if (s.done) return;
   if (s.stream->queued_bytes() > s.ctx->cfg.node.net.http_stream_queue_limit / 2) {
-    self->delayed_send(self, std::chrono::milliseconds(20), replay_atom::value);
+    self->delayed_send(self, s.ctx->cfg.sse_replay_retry, replay_atom::value);
     return;
   }
   std::size_t n = 0;
@@ -601,11 +596,11 @@ void replay_page(sse_ptr self) {
       failed = true;
       return false;
     }
-    return ++n < replay_page_changes;
+    return ++n < s.ctx->cfg.sse_replay_page_changes;
   });
   if (failed || !next) return end_stream(self);
   s.replay_from = *next;
-  if (n == replay_page_changes) {
+  if (n == s.ctx->cfg.sse_replay_page_changes) {
     self->send(self, replay_atom::value);
     return;
   }
@@ -622,7 +617,7 @@ void replay_page(sse_ptr self) {
 // Subscribes to the owner's fan-out; once in place, replays the stored log
 // if the stream starts (or resumes) with one.
 void subscribe_stream(sse_ptr self, const doc_owner_actor& owner) {
-  self->request(owner, ask_timeout, subscribe_atom::value, self->state.id, caf::actor_cast<subscriber_actor>(self))
+  self->request(owner, self->state.ctx->cfg.http_request_timeout, subscribe_atom::value, self->state.id, caf::actor_cast<subscriber_actor>(self))
       .then(
           [=](bool) {
             if (self->state.replaying) replay_page(self);
@@ -664,7 +659,7 @@ sse_actor::behavior_type sse_behavior(sse_ptr self, std::shared_ptr<shared_ctx> 
         self, st.doc, [=](const doc_owner_actor& next) { subscribe_stream(self, next); },
         [=](const caf::error&) { end_stream(self); });
   });
-  self->delayed_send(self, sse_keepalive, ping_atom::value);
+  self->delayed_send(self, self->state.ctx->cfg.sse_keepalive, ping_atom::value);
   return {
       [=](live_atom, const change_set_ptr& set) {
         auto& st = self->state;
@@ -675,7 +670,7 @@ sse_actor::behavior_type sse_behavior(sse_ptr self, std::shared_ptr<shared_ctx> 
         if (set->fork_evidence) return;
         if (st.replaying) {
           st.buffered_changes += set->changes.size();
-          if (st.buffered_changes > max_buffered_live) return end_stream(self);
+          if (st.buffered_changes > st.ctx->cfg.sse_max_buffered_live) return end_stream(self);
           st.buffered.push_back(set);
           return;
         }
@@ -686,7 +681,7 @@ sse_actor::behavior_type sse_behavior(sse_ptr self, std::shared_ptr<shared_ctx> 
       [=](ping_atom) {
         if (self->state.done) return;
         if (!self->state.stream->send(": keepalive\n\n")) return end_stream(self);
-        self->delayed_send(self, sse_keepalive, ping_atom::value);
+        self->delayed_send(self, self->state.ctx->cfg.sse_keepalive, ping_atom::value);
       },
       [=](gone_atom) { end_stream(self); },
   };
@@ -734,7 +729,7 @@ void route(self_ptr self, const net::http_request& req, net::http_reply reply) {
     if (!get) return reply(error_reply(405, "method_not_allowed", "use GET"));
     // Answered by the node actor itself, at a cost that does not grow with
     // the documents.
-    self->request(ctx.node.handle, std::chrono::seconds(2), peers_atom::value)
+    self->request(ctx.node.handle, ctx.cfg.readyz_timeout, peers_atom::value)
         .then([=](const std::vector<link_actor>&) { reply(json_reply(200, json{{"ready", true}})); },
               [=](const caf::error& e) {
                 reply(json_reply(503, json{{"ready", false}, {"error", {{"code", "not_ready"}, {"message", render(e)}}}}));

@@ -59,6 +59,16 @@ struct service_config {
   // the largest limit a request may ask for.
   std::size_t docs_page_default = 100;
   std::size_t docs_page_max = 1000;
+  // The HTTP API's pacing: how long a request waits for the node, how long
+  // `/readyz` waits, how often an idle event stream sends a keep-alive
+  // comment, and how soon a replay paused by a full client queue tries
+  // again; and the replay's page and the live changes it holds meanwhile.
+  std::chrono::milliseconds http_request_timeout{30'000};
+  std::chrono::milliseconds readyz_timeout{2'000};
+  std::chrono::milliseconds sse_keepalive{15'000};
+  std::chrono::milliseconds sse_replay_retry{20};
+  std::size_t sse_replay_page_changes = 512;
+  std::size_t sse_max_buffered_live = 10'000;
 };
 
 // The defaults: sync on 127.0.0.1:7400, HTTP on 127.0.0.1:7480, durable.
