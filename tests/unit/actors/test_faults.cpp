@@ -10,7 +10,7 @@
 #include <set>
 
 #include "cluster_support.hpp"
-#include "net/tcp_proxy.hpp"
+#include "tests/support/tcp_proxy.hpp"
 
 using namespace starling;
 using starling::test::digest_of;

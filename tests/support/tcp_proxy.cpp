@@ -1,4 +1,4 @@
-#include "net/tcp_proxy.hpp"
+#include "tests/support/tcp_proxy.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
