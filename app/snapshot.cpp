@@ -152,25 +152,36 @@ std::string prometheus_text(const node_snapshot& s, const actors::node_metrics& 
     p.sample("starling_errors_from_peers_total",
              static_cast<double>(load(m.closed_by_peer[static_cast<std::size_t>(c) % actors::node_metrics::codes])),
              std::string("code=\"") + protocol::to_string(c) + "\"");
-  p.family("starling_log_lines_suppressed_total", "counter", "Error log lines dropped by the once-per-peer-per-minute limit.");
-  p.sample("starling_log_lines_suppressed_total", static_cast<double>(load(m.log_lines_suppressed)));
-  p.family("starling_lag_events_total", "counter", "Times a peer fell behind the live stream and resumed by delta.");
-  p.sample("starling_lag_events_total", static_cast<double>(load(m.lag_events)));
-  p.family("starling_owner_failures_total", "counter",
-           "Document owners that stopped with an error (a failed commit) and were restarted.");
-  p.sample("starling_owner_failures_total", static_cast<double>(load(m.owner_failures)));
-  p.family("starling_owner_resubscribes_total", "counter",
-           "Peer sessions that followed a restarted document owner (subscribed again, resumed by delta).");
-  p.sample("starling_owner_resubscribes_total", static_cast<double>(load(m.owner_resubscribes)));
-  p.family("starling_owner_unreachable_total", "counter",
-           "Peer sessions ended with internal because a document owner could not be reached.");
-  p.sample("starling_owner_unreachable_total", static_cast<double>(load(m.owner_unreachable)));
-  p.family("starling_forbidden_batches_total", "counter",
-           "Change batches dropped because the peer may not write the document.");
-  p.sample("starling_forbidden_batches_total", static_cast<double>(load(m.forbidden_batches)));
-  p.family("starling_resyncs_total", "counter",
-           "Deltas a session asked its peer for again (changes refused as chain_gap or pending_full, or lost to an owner restart).");
-  p.sample("starling_resyncs_total", static_cast<double>(load(m.resyncs)));
+  // Plain counters: one family and one sample each.
+  struct plain_counter {
+    const char* name;
+    const char* help;
+    const std::atomic<std::uint64_t>& value;
+  };
+  for (const auto& c : {
+           plain_counter{"starling_log_lines_suppressed_total",
+                         "Error log lines dropped by the once-per-peer-per-minute limit.", m.log_lines_suppressed},
+           plain_counter{"starling_lag_events_total", "Times a peer fell behind the live stream and resumed by delta.",
+                         m.lag_events},
+           plain_counter{"starling_owner_failures_total",
+                         "Document owners that stopped with an error (a failed commit) and were restarted.",
+                         m.owner_failures},
+           plain_counter{"starling_owner_resubscribes_total",
+                         "Peer sessions that followed a restarted document owner (subscribed again, resumed by delta).",
+                         m.owner_resubscribes},
+           plain_counter{"starling_owner_unreachable_total",
+                         "Peer sessions ended with internal because a document owner could not be reached.",
+                         m.owner_unreachable},
+           plain_counter{"starling_forbidden_batches_total",
+                         "Change batches dropped because the peer may not write the document.", m.forbidden_batches},
+           plain_counter{"starling_resyncs_total",
+                         "Deltas a session asked its peer for again (changes refused as chain_gap or pending_full, "
+                         "or lost to an owner restart).",
+                         m.resyncs},
+       }) {
+    p.family(c.name, "counter", c.help);
+    p.sample(c.name, static_cast<double>(load(c.value)));
+  }
 
   // Per peer, summed over its sessions (two nodes that both dial each
   // other keep two), so that each series appears once.
