@@ -33,16 +33,6 @@ using dial_atom = caf::atom_constant<caf::atom("dial")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;  // re-arm a dialer stopped by a refusal
 
-struct dialer_status {
-  std::string url;
-  // "connecting", "connected", "waiting", or "refused: <code>: <reason>"
-  // (stopped until re-armed)
-  std::string state;
-  std::uint64_t attempts = 0;
-  std::uint64_t consecutive_failures = 0;
-  std::string last_error;
-  std::chrono::milliseconds next_retry_in{0};
-};
 
 using dialer_actor = caf::typed_actor<caf::reacts_to<dial_atom, std::uint64_t>,  // a retry timer (its attempt)
                                       caf::reacts_to<retry_atom>,

@@ -295,55 +295,7 @@ void node::unsubscribe(subscription s) {
 }
 
 expected<node_status, std::string> node::status() {
-  caf::scoped_actor self{*impl_->sys};
-  node_status out;
-  out.node_id = impl_->info.node_id;
-  std::vector<std::string> docs;
-  std::string err;
-  self->request(impl_->info.handle, request_timeout, docs_atom::value)
-      .receive([&](const std::vector<std::string>& d) { docs = d; }, [&](const caf::error& e) { err = render(e); });
-  if (!err.empty()) return make_unexpected(err);
-  for (auto& d : docs) {
-    auto owner = owner_of<void>(self, impl_->info.handle, d, request_timeout);
-    if (!owner) return make_unexpected(owner.error());
-    self->request(*owner, request_timeout, status_atom::value)
-        .receive(
-            [&](const doc_status& s) {
-              out.documents.push_back(document_info{s.doc, s.at, s.changes, s.pending, s.forks, s.digest});
-            },
-            [&](const caf::error& e) { err = render(e); });
-    if (!err.empty()) return make_unexpected(err);
-  }
-  std::vector<link_actor> links;
-  self->request(impl_->info.handle, request_timeout, peers_atom::value)
-      .receive([&](const std::vector<link_actor>& l) { links = l; }, [&](const caf::error& e) { err = render(e); });
-  if (!err.empty()) return make_unexpected(err);
-  for (auto& l : links)
-    self->request(l, request_timeout, status_atom::value)
-        .receive(
-            [&](const peer_info& p) {
-              out.peers.push_back(peer_status{p.peer_id, p.state, p.changes_sent, p.changes_received, p.bytes_in,
-                                              p.bytes_out, p.address, p.dialed, p.lag_changes, p.lag_seconds,
-                                              p.behind_changes});
-            },
-            [&](const caf::error&) {});  // a link that just ended
-  self->request(impl_->info.handle, request_timeout, dialers_atom::value)
-      .receive(
-          [&](const std::vector<dialer_status>& ds) {
-            for (auto& d : ds)
-              out.dialers.push_back(
-                  dialer_info{d.url, d.state, d.attempts, d.consecutive_failures, d.last_error, d.next_retry_in});
-          },
-          [&](const caf::error&) {});
-  auto& m = *impl_->info.metrics;
-  out.peer_errors = m.closed_for_by_name();
-  out.errors_from_peers = m.closed_by_peer_by_name();
-  out.sessions_opened = m.sessions_opened.load(std::memory_order_relaxed);
-  out.sessions_authenticated = m.sessions_authenticated.load(std::memory_order_relaxed);
-  out.lag_events = m.lag_events.load(std::memory_order_relaxed);
-  out.owner_failures = m.owner_failures.load(std::memory_order_relaxed);
-  out.owner_resubscribes = m.owner_resubscribes.load(std::memory_order_relaxed);
-  return out;
+  return impl_->ask<node_status>(request_timeout, status_atom::value, true);
 }
 
 expected<bool, std::string> node::trust(const auth::trust_entry& e) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/config.hpp"
+#include "actors/status.hpp"
 #include "crdt/document.hpp"
 
 namespace starling {
@@ -26,49 +27,12 @@ struct write_result {
   frontier at;   // the document's frontier after it
 };
 
-struct document_info {
-  std::string name;
-  frontier at;
-  std::size_t changes = 0;
-  std::size_t pending = 0;
-  std::size_t forks = 0;
-  std::string digest;  // hex
-};
-
-struct peer_status {
-  std::string peer_id;  // hex; empty while the handshake runs
-  std::string state;    // handshake, syncing, live, closing
-  std::uint64_t changes_sent = 0, changes_received = 0, bytes_in = 0, bytes_out = 0;
-  std::string address;  // "address:port"
-  bool dialed = false;
-  std::uint64_t lag_changes = 0;
-  double lag_seconds = 0;
-  std::uint64_t behind_changes = 0;  // changes it has that this node lacks
-};
-
-struct dialer_info {
-  std::string url;
-  std::string state;  // connecting, connected, waiting
-  std::uint64_t attempts = 0, consecutive_failures = 0;
-  std::string last_error;
-  std::chrono::milliseconds next_retry_in{0};
-};
-
-struct node_status {
-  std::string node_id;
-  std::vector<document_info> documents;
-  std::vector<peer_status> peers;
-  std::vector<dialer_info> dialers;
-  // Sessions this node closed because of the peer's error, by error wire
-  // name ("bad_change", "untrusted", ...); and sessions peers closed on us.
-  std::map<std::string, std::uint64_t> peer_errors;
-  std::map<std::string, std::uint64_t> errors_from_peers;
-  std::uint64_t sessions_opened = 0, sessions_authenticated = 0;
-  std::uint64_t lag_events = 0;  // sessions that fell behind and resumed by delta (once per episode)
-  // Document owners that failed (a commit) and were restarted, and the
-  // subscriptions of peer sessions that followed them to the new owner.
-  std::uint64_t owner_failures = 0, owner_resubscribes = 0;
-};
+// The node's own report (actors/status.hpp): the same answer the HTTP API's
+// /v1/status and /metrics show.
+using document_info = actors::doc_status;
+using peer_status = actors::peer_status;
+using dialer_info = actors::dialer_status;
+using node_status = actors::node_status;
 
 class node {
  public:

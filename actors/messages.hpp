@@ -24,6 +24,7 @@
 #include "auth/token.hpp"
 #include "auth/trust.hpp"
 #include "persistence/store.hpp"
+#include "actors/status.hpp"
 
 namespace starling::actors {
 
@@ -51,7 +52,6 @@ using revoke_atom = caf::atom_constant<caf::atom("revoke")>;    // revoke a key,
 using token_atom = caf::atom_constant<caf::atom("token")>;      // issue a join token
 using trusted_atom = caf::atom_constant<caf::atom("trusted")>;  // list trusted keys
 using tokens_atom = caf::atom_constant<caf::atom("tokens")>;    // list unused tokens
-using dialers_atom = caf::atom_constant<caf::atom("dialers")>;  // dialer statuses
 using untoken_atom = caf::atom_constant<caf::atom("untoken")>;  // withdraw a token
 
 // -- payloads -------------------------------------------------------------
@@ -111,37 +111,12 @@ struct change_set {
 };
 using change_set_ptr = std::shared_ptr<const change_set>;
 
-struct doc_status {
-  std::string doc;
-  frontier at;
-  std::size_t changes = 0;
-  std::size_t pending = 0;
-  std::size_t forks = 0;
-  std::size_t subscribers = 0;
-  std::string digest;  // hex
-};
 
-// One peer connection, as its link sees it.
-struct peer_info {
-  std::string peer_id;   // hex; empty before authentication
-  std::string state;     // "handshake", "syncing", "live", "closing"
-  std::uint64_t changes_sent = 0;
-  std::uint64_t changes_received = 0;
-  std::uint64_t bytes_in = 0;
-  std::uint64_t bytes_out = 0;
-  std::string address;         // the peer's "address:port"
-  bool dialed = false;         // we dialed it (else it dialed us)
-  std::uint64_t lag_changes = 0;  // live changes held back for it
-  double lag_seconds = 0;         // time since it was last caught up (0 when it is)
-  std::uint64_t queued_bytes = 0; // in its send queue
-  // Catch-up from this peer: changes it has (per the frontiers it sent)
-  // that this node lacks; 0 when caught up.
-  std::uint64_t behind_changes = 0;
-};
 
 }  // namespace starling::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::peer_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::peer_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::node_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::write_ack)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(starling::actors::async_write)

@@ -65,6 +65,90 @@ caf::result<T> commit_trust(self_ptr self, persistence::write_batch b, Applied a
   return rp;
 }
 
+// Every document: stored, or open but not committed yet; sorted.
+expected<std::vector<std::string>, caf::error> all_docs(self_ptr self) {
+  auto stored = self->state.store->list_docs();
+  if (!stored) return make_unexpected(from_store(stored.error()));
+  std::set<std::string> names(stored->begin(), stored->end());
+  for (auto& [name, owner] : self->state.owners) names.insert(name);
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+// One status for every caller: each document's owner (loaded through the
+// node's own doc request if it is not), each link and each dialer is asked
+// once, in parallel; one that does not answer within the status timeout (a
+// link that just ended) is left out rather than failing the report.
+caf::result<node_status> gather_status(self_ptr self, bool with_docs) {
+  auto& s = self->state;
+  struct pending {
+    node_status out;
+    std::size_t left = 1;
+    caf::typed_response_promise<node_status> rp;
+    void done() {
+      if (--left > 0) return;
+      std::sort(out.documents.begin(), out.documents.end(), [](auto& a, auto& b) { return a.name < b.name; });
+      rp.deliver(std::move(out));
+    }
+  };
+  auto p = std::make_shared<pending>();
+  p->rp = self->make_response_promise<node_status>();
+  auto& out = p->out;
+  out.node_id = s.id->node_id();
+  const auto& m = *s.links_ctx->metrics;
+  out.peer_errors = m.closed_for_by_name();
+  out.errors_from_peers = m.closed_by_peer_by_name();
+  out.sessions_opened = m.sessions_opened.load(std::memory_order_relaxed);
+  out.sessions_authenticated = m.sessions_authenticated.load(std::memory_order_relaxed);
+  out.lag_events = m.lag_events.load(std::memory_order_relaxed);
+  out.owner_failures = m.owner_failures.load(std::memory_order_relaxed);
+  out.owner_resubscribes = m.owner_resubscribes.load(std::memory_order_relaxed);
+  auto timeout = s.cfg.timings.status_timeout;
+  std::vector<std::string> names;
+  if (with_docs) {
+    auto docs = all_docs(self);
+    if (!docs) return docs.error();
+    names = std::move(*docs);
+  }
+  auto me = caf::actor_cast<node_actor>(self);
+  for (auto& name : names) {
+    ++p->left;
+    self->request(me, timeout, doc_atom::value, name)
+        .then(
+            [=](const doc_owner_actor& owner) {
+              self->request(owner, timeout, status_atom::value)
+                  .then(
+                      [=](const doc_status& d) {
+                        p->out.documents.push_back(d);
+                        p->done();
+                      },
+                      [=](const caf::error&) { p->done(); });
+            },
+            [=](const caf::error&) { p->done(); });
+  }
+  for (auto& l : s.links) {
+    ++p->left;
+    self->request(l, timeout, status_atom::value)
+        .then(
+            [=](const peer_status& st) {
+              p->out.peers.push_back(st);
+              p->done();
+            },
+            [=](const caf::error&) { p->done(); });  // a link that just ended
+  }
+  for (auto& [url, d] : s.dialers) {
+    ++p->left;
+    self->request(d, timeout, status_atom::value)
+        .then(
+            [=](const dialer_status& st) {
+              p->out.dialers.push_back(st);
+              p->done();
+            },
+            [=](const caf::error&) { p->done(); });  // a dialer that stopped
+  }
+  p->done();
+  return p->rp;
+}
+
 node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::shared_ptr<persistence::store> store,
                                         std::shared_ptr<auth::identity> id, std::shared_ptr<net::runtime> rt,
                                         std::shared_ptr<link_context> links_ctx) {
@@ -146,13 +230,9 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
         return rp;
       },
       [=](docs_atom) -> caf::result<std::vector<std::string>> {
-        auto docs = self->state.store->list_docs();
-        if (!docs) return from_store(docs.error());
-        std::vector<std::string> out = *docs;
-        for (auto& [name, owner] : self->state.owners)
-          if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
-        std::sort(out.begin(), out.end());
-        return out;
+        auto docs = all_docs(self);
+        if (!docs) return docs.error();
+        return std::move(*docs);
       },
       [=](register_atom, const link_actor& link) {
         self->monitor(link);
@@ -166,27 +246,6 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
                                             caf::actor_cast<link_registry>(self), s.rt, s.cfg.dialer));
       },
       [=](listening_atom, listener_ptr& l) { self->state.listener = std::move(l); },
-      [=](dialers_atom) -> caf::result<std::vector<dialer_status>> {
-        auto& dialers = self->state.dialers;
-        if (dialers.empty()) return std::vector<dialer_status>{};
-        auto rp = self->make_response_promise<std::vector<dialer_status>>();
-        struct gather {
-          std::vector<dialer_status> got;
-          std::size_t left;
-        };
-        auto g = std::make_shared<gather>(gather{{}, dialers.size()});
-        for (auto& [url, d] : dialers)
-          self->request(d, self->state.cfg.timings.status_timeout, status_atom::value)
-              .then(
-                  [=](const dialer_status& st) mutable {
-                    g->got.push_back(st);
-                    if (--g->left == 0) rp.deliver(g->got);
-                  },
-                  [=](const caf::error&) mutable {  // a dialer that stopped
-                    if (--g->left == 0) rp.deliver(g->got);
-                  });
-        return rp;
-      },
       [=](peers_atom) -> std::vector<link_actor> {
         return {self->state.links.begin(), self->state.links.end()};
       },
@@ -267,6 +326,7 @@ node_actor::behavior_type node_behavior(self_ptr self, node_config cfg, std::sha
           return true;
         });
       },
+      [=](status_atom, bool with_docs) -> caf::result<node_status> { return gather_status(self, with_docs); },
       [=](trusted_atom) -> std::vector<auth::trust_entry> { return self->state.links_ctx->trust->entries(); },
       [=](tokens_atom) -> token_list {
         return self->state.links_ctx->trust->tokens();

@@ -36,7 +36,6 @@ using node_actor = caf::typed_actor<
     // from then on (stops it on shutdown); nobody else touches it.
     caf::reacts_to<listening_atom, listener_ptr>,
     caf::replies_to<peers_atom>::with<std::vector<link_actor>>,  // the live links
-    caf::replies_to<dialers_atom>::with<std::vector<dialer_status>>,
     caf::replies_to<join_atom, hash256, public_key>::with<bool>,  // a link uses a join token
     // Trust management: each reply comes after the change is committed.
     caf::replies_to<trust_atom, auth::trust_entry>::with<bool>,  // true: added, false: replaced
@@ -45,6 +44,10 @@ using node_actor = caf::typed_actor<
     caf::replies_to<untoken_atom, hash256>::with<bool>,          // false: no such unused token
     caf::replies_to<trusted_atom>::with<std::vector<auth::trust_entry>>,
     caf::replies_to<tokens_atom>::with<token_list>,
+    // The node's report: every document (loaded if needed), session and
+    // dialer, and the session counters, gathered once for every caller.
+    // false: without documents (cheap: peers and dialers only).
+    caf::replies_to<status_atom, bool>::with<node_status>,
     caf::reacts_to<stop_atom>>;
 
 struct node_info {

@@ -304,9 +304,9 @@ link_actor::behavior_type link_behavior(self_ptr self, std::shared_ptr<link_cont
         else if (code == net::close_code::normal || code == net::close_code::going_away) self->quit();
         else self->quit(make_error(errc::peer_closed, std::to_string(code) + " " + reason));
       },
-      [=](status_atom) -> peer_info {
+      [=](status_atom) -> peer_status {
         auto& s = self->state;
-        peer_info p;
+        peer_status p;
         if (s.sync) {
           p.peer_id = to_hex(s.peer);
           p.state = s.closing ? "closing" : s.sync->delta_pending() ? "syncing" : "live";

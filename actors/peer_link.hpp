@@ -58,7 +58,7 @@ using link_actor = subscriber_actor::extend<
     caf::reacts_to<pump_atom>,
     caf::reacts_to<retry_atom, std::string>,
     caf::reacts_to<doc_atom, std::string>,
-    caf::replies_to<status_atom>::with<peer_info>,
+    caf::replies_to<status_atom>::with<peer_status>,
     caf::reacts_to<revoke_atom, public_key>,  // closes the session if it is this key's
     caf::reacts_to<stop_atom>>;
 

@@ -132,67 +132,30 @@ struct api_state {
 
 using self_ptr = api_actor::stateful_pointer<api_state>;
 
-// Collects a node_snapshot through asynchronous requests, then calls done.
-// Without with_docs the snapshot lists no documents (asking every owner
-// costs in proportion to the documents).
+// The node's one status answer (actors/status.hpp) with the API's own
+// figures, then done. Without with_docs the node lists no documents (asking
+// every owner costs in proportion to the documents). A node that does not
+// answer gives a snapshot without documents, peers or dialers.
 void gather(self_ptr self, std::function<void(node_snapshot)> done, bool with_docs = true) {
-  struct pending {
-    node_snapshot snap;
-    int outstanding = 3;  // docs, peers, dialers
-    std::function<void(node_snapshot)> done;
-    void finish_one() {
-      if (--outstanding == 0) done(std::move(snap));
-    }
-  };
   auto ctx = self->state.ctx;
-  auto p = std::make_shared<pending>();
-  p->snap.node_id = ctx->node.node_id;
-  p->snap.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx->started).count();
-  p->snap.event_streams = ctx->event_streams.load();
-  p->snap.http_json_refused = ctx->json_refused.load();
-  p->done = std::move(done);
-  auto node = ctx->node.handle;
-  if (!with_docs) p->finish_one();
-  else self->request(node, self->state.ctx->cfg.http_request_timeout, docs_atom::value)
+  auto base = [ctx] {
+    node_snapshot snap;
+    snap.node_id = ctx->node.node_id;
+    snap.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx->started).count();
+    snap.event_streams = ctx->event_streams.load();
+    snap.http_json_refused = ctx->json_refused.load();
+    return snap;
+  };
+  self->request(ctx->node.handle, ctx->cfg.http_request_timeout, status_atom::value, with_docs)
       .then(
-          [=](const std::vector<std::string>& names) {
-            p->outstanding += static_cast<int>(names.size());
-            for (auto& name : names)
-              self->request(node, self->state.ctx->cfg.http_request_timeout, doc_atom::value, name)
-                  .then(
-                      [=](const doc_owner_actor& owner) {
-                        self->request(owner, self->state.ctx->cfg.http_request_timeout, status_atom::value)
-                            .then([=](const doc_status& st) {
-                                    p->snap.docs.push_back(st);
-                                    p->finish_one();
-                                  },
-                                  [=](const caf::error&) { p->finish_one(); });
-                      },
-                      [=](const caf::error&) { p->finish_one(); });
-            p->finish_one();
+          [=](node_status& st) {
+            auto snap = base();
+            snap.docs = std::move(st.documents);
+            snap.peers = std::move(st.peers);
+            snap.dialers = std::move(st.dialers);
+            done(std::move(snap));
           },
-          [=](const caf::error&) { p->finish_one(); });
-  self->request(node, self->state.ctx->cfg.http_request_timeout, peers_atom::value)
-      .then(
-          [=](const std::vector<link_actor>& links) {
-            p->outstanding += static_cast<int>(links.size());
-            for (auto& l : links)
-              self->request(l, self->state.ctx->cfg.http_request_timeout, status_atom::value)
-                  .then([=](const peer_info& info) {
-                          p->snap.peers.push_back(info);
-                          p->finish_one();
-                        },
-                        [=](const caf::error&) { p->finish_one(); });
-            p->finish_one();
-          },
-          [=](const caf::error&) { p->finish_one(); });
-  self->request(node, self->state.ctx->cfg.http_request_timeout, dialers_atom::value)
-      .then(
-          [=](const std::vector<dialer_status>& ds) {
-            p->snap.dialers = ds;
-            p->finish_one();
-          },
-          [=](const caf::error&) { p->finish_one(); });
+          [=](const caf::error&) { done(base()); });
 }
 
 // A string field of a request body: absent -> fallback; present but not a
@@ -260,7 +223,7 @@ void handle_docs_list(self_ptr self, const net::http_request& req, net::http_rep
   if (names->size() == limit) p->next = names->back();
   auto finish = [p, reply] {
     if (--p->outstanding != 0) return;
-    std::sort(p->docs.begin(), p->docs.end(), [](auto& a, auto& b) { return a.doc < b.doc; });
+    std::sort(p->docs.begin(), p->docs.end(), [](auto& a, auto& b) { return a.name < b.name; });
     json docs = json::array();
     for (auto& d : p->docs) docs.push_back(to_json(d));
     json out{{"docs", docs}};
@@ -765,7 +728,6 @@ void route(self_ptr self, const net::http_request& req, net::http_reply reply) {
       if (!get) return reply(error_reply(405, "method_not_allowed", "use GET"));
       auto metrics = ctx.node.metrics;
       return gather(self, [reply, metrics](node_snapshot s) {
-        std::sort(s.docs.begin(), s.docs.end(), [](auto& a, auto& b) { return a.doc < b.doc; });
         reply(json_reply(200, status_json(s, *metrics)));
       });
     }

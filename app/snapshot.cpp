@@ -18,11 +18,11 @@ json to_json(const frontier& f) {
 }
 
 json to_json(const actors::doc_status& d) {
-  return json{{"name", d.doc},     {"changes", d.changes}, {"pending", d.pending},
+  return json{{"name", d.name},     {"changes", d.changes}, {"pending", d.pending},
               {"forks", d.forks},  {"digest", d.digest},   {"frontier", to_json(d.at)}};
 }
 
-json to_json(const actors::peer_info& p) {
+json to_json(const actors::peer_status& p) {
   return json{{"peer_id", p.peer_id},
               {"state", p.state},
               {"address", p.address},
@@ -233,11 +233,11 @@ std::string prometheus_text(const node_snapshot& s, const actors::node_metrics& 
   p.sample("starling_commit_failures_total", static_cast<double>(load(m.commit_failures)));
 
   p.family("starling_doc_changes", "gauge", "Changes applied per document.");
-  for (auto& d : s.docs) p.sample("starling_doc_changes", static_cast<double>(d.changes), "doc=\"" + label(d.doc) + "\"");
+  for (auto& d : s.docs) p.sample("starling_doc_changes", static_cast<double>(d.changes), "doc=\"" + label(d.name) + "\"");
   p.family("starling_doc_pending", "gauge", "Changes waiting for their dependencies, per document.");
-  for (auto& d : s.docs) p.sample("starling_doc_pending", static_cast<double>(d.pending), "doc=\"" + label(d.doc) + "\"");
+  for (auto& d : s.docs) p.sample("starling_doc_pending", static_cast<double>(d.pending), "doc=\"" + label(d.name) + "\"");
   p.family("starling_doc_forks", "gauge", "Fork proofs held, per document.");
-  for (auto& d : s.docs) p.sample("starling_doc_forks", static_cast<double>(d.forks), "doc=\"" + label(d.doc) + "\"");
+  for (auto& d : s.docs) p.sample("starling_doc_forks", static_cast<double>(d.forks), "doc=\"" + label(d.name) + "\"");
   p.family("starling_event_streams", "gauge", "Open Server-Sent Event streams.");
   p.sample("starling_event_streams", static_cast<double>(s.event_streams));
   p.family("starling_http_json_refused_total", "counter",

@@ -20,7 +20,7 @@ struct node_snapshot {
   std::string node_id;
   double uptime_seconds = 0;
   std::vector<actors::doc_status> docs;
-  std::vector<actors::peer_info> peers;
+  std::vector<actors::peer_status> peers;
   std::vector<actors::dialer_status> dialers;
   std::uint64_t event_streams = 0;  // open SSE streams
   std::uint64_t http_json_refused = 0;  // HTTP bodies the JSON parser refused
@@ -28,7 +28,7 @@ struct node_snapshot {
 
 nlohmann::json to_json(const frontier& f);
 nlohmann::json to_json(const actors::doc_status& d);
-nlohmann::json to_json(const actors::peer_info& p);
+nlohmann::json to_json(const actors::peer_status& p);
 nlohmann::json to_json(const actors::dialer_status& d);
 // The whole of GET /v1/status, counters included.
 nlohmann::json status_json(const node_snapshot& s, const actors::node_metrics& m);
